@@ -1,0 +1,51 @@
+# Two commands set everything up on a fresh machine: `make run` and `make test`.
+# Each creates .venv and builds the native module (release) when needed.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.skms-built
+RUST_SOURCES := $(shell find rust -name '*.rs' -o -name Cargo.toml) Cargo.toml Cargo.lock
+
+.PHONY: all run test bench lint fmt clean
+
+all: $(STAMP)
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.deps-installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -c "import tomllib; d = tomllib.load(open('pyproject.toml', 'rb')); print('\n'.join(d['project']['dependencies'] + d['project']['optional-dependencies']['dev']))" > $(VENV)/requirements.txt
+	$(BIN)/python -m pip install --quiet -r $(VENV)/requirements.txt
+	touch $@
+
+$(STAMP): $(VENV)/.deps-installed $(RUST_SOURCES)
+	VIRTUAL_ENV=$(abspath $(VENV)) $(BIN)/maturin develop --release --quiet
+	touch $@
+
+run: $(STAMP)
+	$(BIN)/python -m skms.demo
+
+test: $(STAMP)
+	cargo test --release --workspace --quiet
+	$(BIN)/python -m pytest tests
+
+bench: $(STAMP)
+	$(BIN)/python -m pytest benches --benchmark-only --benchmark-group-by=group --benchmark-columns=min,mean,ops,rounds -p no:randomly
+	$(BIN)/python benches/ratios.py
+
+lint: $(STAMP)
+	$(BIN)/ruff check python tests benches
+	$(BIN)/ruff format --check python tests benches
+	$(BIN)/mypy
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
+
+fmt: $(STAMP)
+	$(BIN)/ruff format python tests benches
+	$(BIN)/ruff check --fix python tests benches
+	cargo fmt --all
+
+clean:
+	rm -rf $(VENV) target python/skms/*.so

@@ -1,0 +1,65 @@
+"""Exception classes of SKMS: one base class, one subclass per kind of error.
+
+The native core raises these by name (``rust/skms-py/src/error.rs`` is the one
+place that maps its errors here). Messages say what is wrong and never
+contain secret material.
+"""
+
+
+class SKMSError(Exception):
+    """Base class of every error SKMS raises on purpose."""
+
+
+class InvalidInput(SKMSError, ValueError):
+    """An argument has the wrong length, count or range."""
+
+
+class InvalidType(InvalidInput, TypeError):
+    """An argument has the wrong Python type (for example ``str`` for ``bytes``)."""
+
+
+class InvalidKey(InvalidInput):
+    """A private or public key is malformed or out of range."""
+
+
+class InvalidSignature(InvalidInput):
+    """A signature cannot be parsed or is not in canonical form."""
+
+
+class InvalidMnemonic(InvalidInput):
+    """A BIP39 phrase has an unknown word, a bad checksum or a bad length."""
+
+
+class InvalidPath(InvalidInput):
+    """A derivation path cannot be parsed or used."""
+
+
+class InvalidExtendedKey(InvalidInput):
+    """An extended key (xprv, xpub, tpub, zpub, …) cannot be decoded."""
+
+
+class InvalidAddress(InvalidInput):
+    """An address has a bad encoding, checksum, prefix or network."""
+
+
+class UnsupportedOperation(SKMSError):
+    """A well-formed request the algorithm cannot do, such as hardened public derivation."""
+
+
+class InternalError(SKMSError):
+    """A bug in SKMS itself (for example a panic caught in the native core)."""
+
+
+__all__ = [
+    "InternalError",
+    "InvalidAddress",
+    "InvalidExtendedKey",
+    "InvalidInput",
+    "InvalidKey",
+    "InvalidMnemonic",
+    "InvalidPath",
+    "InvalidSignature",
+    "InvalidType",
+    "SKMSError",
+    "UnsupportedOperation",
+]

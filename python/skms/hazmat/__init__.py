@@ -1,0 +1,1 @@
+"""Raw building blocks. Correct use needs care: prefer :mod:`skms.crypto`."""

@@ -1,0 +1,35 @@
+//! PyO3 bindings of `skms-core`: the private module `skms._native`.
+//!
+//! This crate only converts types and errors; each primitive family is one
+//! file that builds its own submodule, and this file assembles them.
+use pyo3::prelude::*;
+
+mod args;
+mod constant_time;
+mod ed25519;
+mod error;
+mod gil;
+mod secp256k1;
+mod secret;
+
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    secret::register(m)?;
+    constant_time::register(m)?;
+    secp256k1::register(m)?;
+    ed25519::register(m)?;
+    Ok(())
+}
+
+/// Adds `sub` to `parent` and to `sys.modules`, so that
+/// `from skms._native.<family> import f` works like a package import.
+pub(crate) fn add_submodule(parent: &Bound<'_, PyModule>, sub: &Bound<'_, PyModule>) -> PyResult<()> {
+    let qualified = format!("skms._native.{}", sub.name()?);
+    sub.setattr("__name__", &qualified)?;
+    parent.add_submodule(sub)?;
+    parent
+        .py()
+        .import("sys")?
+        .getattr("modules")?
+        .set_item(qualified, sub)
+}
