@@ -30,7 +30,9 @@ pub fn verifying_key(public_key: &[u8]) -> Result<VerifyingKey> {
     let key = VerifyingKey::from_bytes(&bytes)
         .map_err(|_| Error::InvalidKey("Ed25519 public key is not a point on the curve".into()))?;
     if key.is_weak() {
-        return Err(Error::InvalidKey("Ed25519 public key is a small-order point".into()));
+        return Err(Error::InvalidKey(
+            "Ed25519 public key is a small-order point".into(),
+        ));
     }
     Ok(key)
 }
@@ -65,7 +67,10 @@ pub fn verify(public_key: &[u8], message: &[u8], signature: &[u8]) -> Result<boo
 }
 
 /// Signs many messages with one key, on every core.
-pub fn sign_batch<M: AsRef<[u8]> + Sync>(private_key: &[u8], messages: &[M]) -> Result<Vec<[u8; 64]>> {
+pub fn sign_batch<M: AsRef<[u8]> + Sync>(
+    private_key: &[u8],
+    messages: &[M],
+) -> Result<Vec<[u8; 64]>> {
     let key = signing_key(private_key)?;
     Ok(messages
         .par_iter()
@@ -134,11 +139,18 @@ pub fn verify_batch<M: AsRef<[u8]> + Sync>(
                     },
                     (None, BatchKeys::One(_)) => unreachable!("a single key is parsed above"),
                 };
-                let Ok(sig) = parse_signature(&signatures[i]) else { continue };
+                let Ok(sig) = parse_signature(&signatures[i]) else {
+                    continue;
+                };
                 if !strict_r(&sig) {
                     continue;
                 }
-                candidates.push(Candidate { index: slot, key, sig, message: messages[i].as_ref() });
+                candidates.push(Candidate {
+                    index: slot,
+                    key,
+                    sig,
+                    message: messages[i].as_ref(),
+                });
             }
             let msgs: Vec<&[u8]> = candidates.iter().map(|c| c.message).collect();
             let sigs: Vec<Signature> = candidates.iter().map(|c| c.sig).collect();
@@ -164,9 +176,13 @@ mod tests {
 
     #[test]
     fn rfc8032_test_1() {
-        let sk = hex::decode("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60").unwrap();
+        let sk = hex::decode("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60")
+            .unwrap();
         let pk = public_key(&sk).unwrap();
-        assert_eq!(hex::encode(pk), "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a");
+        assert_eq!(
+            hex::encode(pk),
+            "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a"
+        );
         let sig = sign(&sk, b"").unwrap();
         assert_eq!(
             hex::encode(sig),
@@ -181,7 +197,11 @@ mod tests {
         let sk = [9u8; 32];
         let pk = public_key(&sk).unwrap();
         let msgs: Vec<Vec<u8>> = (0..200u8).map(|i| vec![i; 10]).collect();
-        let mut sigs: Vec<Vec<u8>> = sign_batch(&sk, &msgs).unwrap().iter().map(|s| s.to_vec()).collect();
+        let mut sigs: Vec<Vec<u8>> = sign_batch(&sk, &msgs)
+            .unwrap()
+            .iter()
+            .map(|s| s.to_vec())
+            .collect();
         sigs[77][0] ^= 1;
         let ok = verify_batch(BatchKeys::One(&pk), &msgs, &sigs).unwrap();
         assert_eq!(ok.iter().filter(|&&b| !b).count(), 1);

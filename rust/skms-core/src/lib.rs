@@ -4,11 +4,18 @@
 //! reports failures through [`Error`]. The `skms-py` crate binds it.
 #![forbid(unsafe_code)]
 
+pub mod address;
+pub mod bip32;
+pub mod bip39;
+pub mod bitcoin;
 pub mod constant_time;
 pub mod ed25519;
 pub mod error;
+pub mod ethereum;
+pub mod hashes;
 pub mod secp256k1;
 pub mod secret;
+pub mod wallet;
 
 pub use error::{Error, Result};
 pub use secret::SecretBytes;

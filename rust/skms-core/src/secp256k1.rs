@@ -1,7 +1,9 @@
 //! secp256k1: ECDSA (RFC 6979, low-S), recoverable signatures, BIP340
 //! Schnorr, ECDH, and their batch forms, on libsecp256k1.
 use ::secp256k1::ecdsa::{RecoverableSignature, RecoveryId, Signature};
-use ::secp256k1::{ecdh, schnorr, Keypair, Message, PublicKey, SecretKey, XOnlyPublicKey, SECP256K1};
+use ::secp256k1::{
+    ecdh, schnorr, Keypair, Message, PublicKey, SecretKey, XOnlyPublicKey, SECP256K1,
+};
 use rayon::prelude::*;
 use zeroize::Zeroizing;
 
@@ -12,7 +14,7 @@ use crate::secret::{fill_random, SecretBytes};
 pub fn generate_private_key() -> SecretBytes {
     loop {
         let candidate = SecretBytes::random(32);
-        if SecretKey::from_slice(candidate.expose()).is_ok() {
+        if secret_key(candidate.expose()).is_ok() {
             return candidate;
         }
     }
@@ -26,8 +28,12 @@ pub fn secret_key(private_key: &[u8]) -> Result<SecretKey> {
             private_key.len()
         )));
     }
-    SecretKey::from_slice(private_key).map_err(|_| {
-        Error::InvalidKey("secp256k1 private key must be in [1, n-1]: got 0 or a value not below the curve order".into())
+    let bytes: &[u8; 32] = private_key.try_into().expect("length checked");
+    SecretKey::from_byte_array(*bytes).map_err(|_| {
+        Error::InvalidKey(
+            "secp256k1 private key must be in [1, n-1]: got 0 or a value not below the curve order"
+                .into(),
+        )
     })
 }
 
@@ -35,7 +41,10 @@ pub fn secret_key(private_key: &[u8]) -> Result<SecretKey> {
 pub fn parse_public_key(public_key: &[u8]) -> Result<PublicKey> {
     match public_key.len() {
         33 | 65 => PublicKey::from_slice(public_key).map_err(|_| {
-            Error::InvalidKey("secp256k1 public key is not a point on the curve (or has a bad prefix byte)".into())
+            Error::InvalidKey(
+                "secp256k1 public key is not a point on the curve (or has a bad prefix byte)"
+                    .into(),
+            )
         }),
         n => Err(Error::InvalidKey(format!(
             "secp256k1 public key must be 33 (compressed) or 65 (uncompressed) bytes, got {n}"
@@ -50,8 +59,9 @@ fn parse_xonly(public_key: &[u8]) -> Result<XOnlyPublicKey> {
             public_key.len()
         )));
     }
-    XOnlyPublicKey::from_slice(public_key)
-        .map_err(|_| Error::InvalidKey("BIP340 public key is not the x coordinate of a curve point".into()))
+    XOnlyPublicKey::from_byte_array(public_key.try_into().expect("length checked")).map_err(|_| {
+        Error::InvalidKey("BIP340 public key is not the x coordinate of a curve point".into())
+    })
 }
 
 fn message(digest: &[u8]) -> Result<Message> {
@@ -69,12 +79,18 @@ pub fn serialize_public_key(key: &PublicKey, compressed: bool) -> Vec<u8> {
 
 pub fn public_key(private_key: &[u8], compressed: bool) -> Result<Vec<u8>> {
     let sk = secret_key(private_key)?;
-    Ok(serialize_public_key(&PublicKey::from_secret_key(SECP256K1, &sk), compressed))
+    Ok(serialize_public_key(
+        &PublicKey::from_secret_key(SECP256K1, &sk),
+        compressed,
+    ))
 }
 
 /// Re-encodes a public key compressed or uncompressed.
 pub fn convert_public_key(public_key: &[u8], compressed: bool) -> Result<Vec<u8>> {
-    Ok(serialize_public_key(&parse_public_key(public_key)?, compressed))
+    Ok(serialize_public_key(
+        &parse_public_key(public_key)?,
+        compressed,
+    ))
 }
 
 /// The 32-byte x-only public key of BIP340.
@@ -86,20 +102,25 @@ pub fn xonly_public_key(private_key: &[u8]) -> Result<[u8; 32]> {
 /// ECDSA over a 32-byte digest: RFC 6979 nonce, low-S, 64-byte r‖s.
 pub fn sign(private_key: &[u8], digest: &[u8]) -> Result<[u8; 64]> {
     let sk = secret_key(private_key)?;
-    Ok(SECP256K1.sign_ecdsa(&message(digest)?, &sk).serialize_compact())
+    Ok(SECP256K1
+        .sign_ecdsa(message(digest)?, &sk)
+        .serialize_compact())
 }
 
 /// ECDSA as strict DER, low-S.
 pub fn sign_der(private_key: &[u8], digest: &[u8]) -> Result<Vec<u8>> {
     let sk = secret_key(private_key)?;
-    Ok(SECP256K1.sign_ecdsa(&message(digest)?, &sk).serialize_der().to_vec())
+    Ok(SECP256K1
+        .sign_ecdsa(message(digest)?, &sk)
+        .serialize_der()
+        .to_vec())
 }
 
 /// ECDSA with the recovery id: 65 bytes r‖s‖v, v in {0, 1}.
 pub fn sign_recoverable(private_key: &[u8], digest: &[u8]) -> Result<[u8; 65]> {
     let sk = secret_key(private_key)?;
     let (id, rs) = SECP256K1
-        .sign_ecdsa_recoverable(&message(digest)?, &sk)
+        .sign_ecdsa_recoverable(message(digest)?, &sk)
         .serialize_compact();
     let mut out = [0u8; 65];
     out[..64].copy_from_slice(&rs);
@@ -123,11 +144,14 @@ pub fn recover(digest: &[u8], signature: &[u8], compressed: bool) -> Result<Vec<
     };
     let id = RecoveryId::try_from(i32::from(v))
         .map_err(|_| Error::InvalidSignature("bad recovery id".into()))?;
-    let rsig = RecoverableSignature::from_compact(&sig[..64], id)
-        .map_err(|_| Error::InvalidSignature("r or s is zero or not below the curve order".into()))?;
+    let rsig = RecoverableSignature::from_compact(&sig[..64], id).map_err(|_| {
+        Error::InvalidSignature("r or s is zero or not below the curve order".into())
+    })?;
     let key = SECP256K1
-        .recover_ecdsa(&message(digest)?, &rsig)
-        .map_err(|_| Error::InvalidSignature("no public key recovers from this signature".into()))?;
+        .recover_ecdsa(message(digest)?, &rsig)
+        .map_err(|_| {
+            Error::InvalidSignature("no public key recovers from this signature".into())
+        })?;
     Ok(serialize_public_key(&key, compressed))
 }
 
@@ -137,9 +161,11 @@ pub fn parse_signature(signature: &[u8], allow_high_s: bool) -> Result<Signature
     let looks_der = signature.len() >= 8
         && signature[0] == 0x30
         && usize::from(signature[1]) + 2 == signature.len();
-    let mut sig = if signature.len() == 64 && !(looks_der && Signature::from_der(signature).is_ok()) {
-        Signature::from_compact(signature)
-            .map_err(|_| Error::InvalidSignature("compact signature has r or s not below the curve order".into()))?
+    let mut sig = if signature.len() == 64 && !(looks_der && Signature::from_der(signature).is_ok())
+    {
+        Signature::from_compact(signature).map_err(|_| {
+            Error::InvalidSignature("compact signature has r or s not below the curve order".into())
+        })?
     } else if signature.first() == Some(&0x30) {
         Signature::from_der(signature)
             .map_err(|_| Error::InvalidSignature("malformed DER signature".into()))?
@@ -161,16 +187,25 @@ pub fn parse_signature(signature: &[u8], allow_high_s: bool) -> Result<Signature
 
 /// Verifies ECDSA. Malformed keys and signatures are errors; a well-formed
 /// signature that does not match is `Ok(false)`.
-pub fn verify(public_key: &[u8], digest: &[u8], signature: &[u8], allow_high_s: bool) -> Result<bool> {
+pub fn verify(
+    public_key: &[u8],
+    digest: &[u8],
+    signature: &[u8],
+    allow_high_s: bool,
+) -> Result<bool> {
     let key = parse_public_key(public_key)?;
     let msg = message(digest)?;
     let sig = parse_signature(signature, allow_high_s)?;
-    Ok(SECP256K1.verify_ecdsa(&msg, &sig, &key).is_ok())
+    Ok(SECP256K1.verify_ecdsa(msg, &sig, &key).is_ok())
 }
 
 /// BIP340 Schnorr signature of `message` (any length; 32 bytes in BIP340
 /// proper). Without `aux_rand`, 32 fresh random bytes are used.
-pub fn schnorr_sign(private_key: &[u8], message: &[u8], aux_rand: Option<&[u8]>) -> Result<[u8; 64]> {
+pub fn schnorr_sign(
+    private_key: &[u8],
+    message: &[u8],
+    aux_rand: Option<&[u8]>,
+) -> Result<[u8; 64]> {
     let sk = secret_key(private_key)?;
     let keypair = Keypair::from_secret_key(SECP256K1, &sk);
     let aux = match aux_rand {
@@ -207,12 +242,19 @@ pub fn sign_batch(private_key: &[u8], digests: &[[u8; 32]]) -> Result<Vec<[u8; 6
     let sk = secret_key(private_key)?;
     Ok(digests
         .par_iter()
-        .map(|d| SECP256K1.sign_ecdsa(&Message::from_digest(*d), &sk).serialize_compact())
+        .map(|d| {
+            SECP256K1
+                .sign_ecdsa(Message::from_digest(*d), &sk)
+                .serialize_compact()
+        })
         .collect())
 }
 
 /// Signs `digests[i]` with `private_keys[i]`, on every core.
-pub fn sign_many(private_keys: &[Zeroizing<[u8; 32]>], digests: &[[u8; 32]]) -> Result<Vec<[u8; 64]>> {
+pub fn sign_many(
+    private_keys: &[Zeroizing<[u8; 32]>],
+    digests: &[[u8; 32]],
+) -> Result<Vec<[u8; 64]>> {
     if private_keys.len() != digests.len() {
         return Err(Error::InvalidInput(format!(
             "got {} private keys for {} digests",
@@ -225,10 +267,11 @@ pub fn sign_many(private_keys: &[Zeroizing<[u8; 32]>], digests: &[[u8; 32]]) -> 
         .zip(digests.par_iter())
         .enumerate()
         .map(|(i, (k, d))| {
-            let sk = SecretKey::from_byte_array(k).map_err(|_| {
-                Error::InvalidKey(format!("private_keys[{i}] must be in [1, n-1]"))
-            })?;
-            Ok(SECP256K1.sign_ecdsa(&Message::from_digest(*d), &sk).serialize_compact())
+            let sk = SecretKey::from_byte_array(**k)
+                .map_err(|_| Error::InvalidKey(format!("private_keys[{i}] must be in [1, n-1]")))?;
+            Ok(SECP256K1
+                .sign_ecdsa(Message::from_digest(*d), &sk)
+                .serialize_compact())
         })
         .collect()
 }
@@ -283,7 +326,7 @@ pub fn verify_batch(
             };
             match parse_signature(&signatures[i], allow_high_s) {
                 Ok(sig) => SECP256K1
-                    .verify_ecdsa(&Message::from_digest(digests[i]), &sig, &key)
+                    .verify_ecdsa(Message::from_digest(digests[i]), &sig, &key)
                     .is_ok(),
                 Err(_) => false,
             }
@@ -314,10 +357,19 @@ mod tests {
     #[test]
     fn rejects_bad_keys() {
         assert!(matches!(secret_key(&[0u8; 32]), Err(Error::InvalidKey(_))));
-        assert!(matches!(secret_key(&[0xffu8; 32]), Err(Error::InvalidKey(_))));
+        assert!(matches!(
+            secret_key(&[0xffu8; 32]),
+            Err(Error::InvalidKey(_))
+        ));
         assert!(matches!(secret_key(&[1u8; 31]), Err(Error::InvalidKey(_))));
-        assert!(matches!(parse_public_key(&[2u8; 33]), Err(Error::InvalidKey(_)) | Ok(_)));
-        assert!(matches!(parse_public_key(&[5u8; 33]), Err(Error::InvalidKey(_))));
+        assert!(matches!(
+            parse_public_key(&[2u8; 33]),
+            Err(Error::InvalidKey(_)) | Ok(_)
+        ));
+        assert!(matches!(
+            parse_public_key(&[5u8; 33]),
+            Err(Error::InvalidKey(_))
+        ));
     }
 
     #[test]
@@ -336,7 +388,10 @@ mod tests {
         }
         let mut high = sig;
         high[32..].copy_from_slice(&s);
-        assert!(matches!(verify(&pk, &digest, &high, false), Err(Error::InvalidSignature(_))));
+        assert!(matches!(
+            verify(&pk, &digest, &high, false),
+            Err(Error::InvalidSignature(_))
+        ));
         assert!(verify(&pk, &digest, &high, true).unwrap());
     }
 

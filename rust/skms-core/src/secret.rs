@@ -22,6 +22,15 @@ impl SecretBytes {
         SecretBytes { bytes, lock }
     }
 
+    /// Takes ownership of `bytes` without locking its pages: for short-lived
+    /// intermediate keys, where two syscalls would cost more than the work.
+    pub fn new_unlocked(bytes: Vec<u8>) -> Self {
+        SecretBytes {
+            bytes: bytes.into_boxed_slice(),
+            lock: None,
+        }
+    }
+
     /// Copies `bytes` into a new secret buffer.
     pub fn from_slice(bytes: &[u8]) -> Self {
         Self::new(bytes.to_vec())

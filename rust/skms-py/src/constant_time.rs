@@ -7,7 +7,10 @@ use crate::error::NativeResult;
 /// True when `a` and `b` are equal; the time taken depends only on the lengths.
 #[pyfunction]
 fn bytes_eq(a: &Bound<'_, PyAny>, b: &Bound<'_, PyAny>) -> NativeResult<bool> {
-    Ok(skms_core::constant_time::bytes_eq(args::secret(a, "a")?, args::secret(b, "b")?))
+    Ok(skms_core::constant_time::bytes_eq(
+        args::secret(a, "a")?,
+        args::secret(b, "b")?,
+    ))
 }
 
 pub fn register(parent: &Bound<'_, PyModule>) -> PyResult<()> {

@@ -14,14 +14,21 @@ fn generate_private_key() -> PySecretBytes {
 }
 
 #[pyfunction]
-fn public_key<'py>(py: Python<'py>, private_key: &Bound<'py, PyAny>) -> NativeResult<Bound<'py, PyBytes>> {
+fn public_key<'py>(
+    py: Python<'py>,
+    private_key: &Bound<'py, PyAny>,
+) -> NativeResult<Bound<'py, PyBytes>> {
     let sk = args::secret(private_key, "private_key")?;
     let out = without_gil(py, || core::public_key(sk))?;
     Ok(PyBytes::new(py, &out))
 }
 
 #[pyfunction]
-fn sign<'py>(py: Python<'py>, private_key: &Bound<'py, PyAny>, message: &Bound<'py, PyAny>) -> NativeResult<Bound<'py, PyBytes>> {
+fn sign<'py>(
+    py: Python<'py>,
+    private_key: &Bound<'py, PyAny>,
+    message: &Bound<'py, PyAny>,
+) -> NativeResult<Bound<'py, PyBytes>> {
     let sk = args::secret(private_key, "private_key")?;
     let m = args::bytes(message, "message")?;
     let out = without_gil(py, || core::sign(sk, m))?;
@@ -29,7 +36,12 @@ fn sign<'py>(py: Python<'py>, private_key: &Bound<'py, PyAny>, message: &Bound<'
 }
 
 #[pyfunction]
-fn verify(py: Python<'_>, public_key: &Bound<'_, PyAny>, message: &Bound<'_, PyAny>, signature: &Bound<'_, PyAny>) -> NativeResult<bool> {
+fn verify(
+    py: Python<'_>,
+    public_key: &Bound<'_, PyAny>,
+    message: &Bound<'_, PyAny>,
+    signature: &Bound<'_, PyAny>,
+) -> NativeResult<bool> {
     let pk = args::bytes(public_key, "public_key")?;
     let m = args::bytes(message, "message")?;
     let s = args::bytes(signature, "signature")?;
@@ -37,7 +49,11 @@ fn verify(py: Python<'_>, public_key: &Bound<'_, PyAny>, message: &Bound<'_, PyA
 }
 
 #[pyfunction]
-fn sign_batch<'py>(py: Python<'py>, private_key: &Bound<'py, PyAny>, messages: &Bound<'py, PyAny>) -> NativeResult<Bound<'py, PyList>> {
+fn sign_batch<'py>(
+    py: Python<'py>,
+    private_key: &Bound<'py, PyAny>,
+    messages: &Bound<'py, PyAny>,
+) -> NativeResult<Bound<'py, PyList>> {
     let sk = args::secret(private_key, "private_key")?;
     let items = args::bytes_seq(messages, "messages")?;
     let ms: Vec<&[u8]> = items.iter().map(|b| b.as_bytes()).collect();
@@ -46,16 +62,25 @@ fn sign_batch<'py>(py: Python<'py>, private_key: &Bound<'py, PyAny>, messages: &
 }
 
 #[pyfunction]
-fn verify_batch(py: Python<'_>, public_keys: &Bound<'_, PyAny>, messages: &Bound<'_, PyAny>, signatures: &Bound<'_, PyAny>) -> NativeResult<Vec<bool>> {
+fn verify_batch(
+    py: Python<'_>,
+    public_keys: &Bound<'_, PyAny>,
+    messages: &Bound<'_, PyAny>,
+    signatures: &Bound<'_, PyAny>,
+) -> NativeResult<Vec<bool>> {
     let items = args::bytes_seq(messages, "messages")?;
     let ms: Vec<&[u8]> = items.iter().map(|b| b.as_bytes()).collect();
     let sigs = args::vec_seq(signatures, "signatures")?;
     if let Ok(one) = public_keys.downcast::<PyBytes>() {
         let pk = one.as_bytes();
-        without_gil(py, || core::verify_batch(core::BatchKeys::One(pk), &ms, &sigs))
+        without_gil(py, || {
+            core::verify_batch(core::BatchKeys::One(pk), &ms, &sigs)
+        })
     } else {
         let pks = args::vec_seq(public_keys, "public_keys")?;
-        without_gil(py, || core::verify_batch(core::BatchKeys::Each(&pks), &ms, &sigs))
+        without_gil(py, || {
+            core::verify_batch(core::BatchKeys::Each(&pks), &ms, &sigs)
+        })
     }
 }
 

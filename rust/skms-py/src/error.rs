@@ -46,7 +46,10 @@ impl From<NativeError> for PyErr {
         match e {
             NativeError::Core(e) => raise(e.kind(), e.message().to_owned()),
             NativeError::Type(m) => raise("InvalidType", m),
-            NativeError::Panic(m) => raise("InternalError", format!("internal error in the native core: {m}")),
+            NativeError::Panic(m) => raise(
+                "InternalError",
+                format!("internal error in the native core: {m}"),
+            ),
             NativeError::Py(e) => e,
         }
     }

@@ -4,11 +4,17 @@
 //! file that builds its own submodule, and this file assembles them.
 use pyo3::prelude::*;
 
+mod address;
 mod args;
+mod bip32;
+mod bip39;
+mod bitcoin;
 mod constant_time;
 mod ed25519;
 mod error;
+mod ethereum;
 mod gil;
+mod hashes;
 mod secp256k1;
 mod secret;
 
@@ -18,12 +24,21 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     constant_time::register(m)?;
     secp256k1::register(m)?;
     ed25519::register(m)?;
+    hashes::register(m)?;
+    bip39::register(m)?;
+    bip32::register(m)?;
+    address::register(m)?;
+    bitcoin::register(m)?;
+    ethereum::register(m)?;
     Ok(())
 }
 
 /// Adds `sub` to `parent` and to `sys.modules`, so that
 /// `from skms._native.<family> import f` works like a package import.
-pub(crate) fn add_submodule(parent: &Bound<'_, PyModule>, sub: &Bound<'_, PyModule>) -> PyResult<()> {
+pub(crate) fn add_submodule(
+    parent: &Bound<'_, PyModule>,
+    sub: &Bound<'_, PyModule>,
+) -> PyResult<()> {
     let qualified = format!("skms._native.{}", sub.name()?);
     sub.setattr("__name__", &qualified)?;
     parent.add_submodule(sub)?;

@@ -16,7 +16,11 @@ fn generate_private_key() -> PySecretBytes {
 
 #[pyfunction]
 #[pyo3(signature = (private_key, compressed = true))]
-fn public_key<'py>(py: Python<'py>, private_key: &Bound<'py, PyAny>, compressed: bool) -> NativeResult<Bound<'py, PyBytes>> {
+fn public_key<'py>(
+    py: Python<'py>,
+    private_key: &Bound<'py, PyAny>,
+    compressed: bool,
+) -> NativeResult<Bound<'py, PyBytes>> {
     let sk = args::secret(private_key, "private_key")?;
     let out = without_gil(py, || core::public_key(sk, compressed))?;
     Ok(PyBytes::new(py, &out))
@@ -24,21 +28,32 @@ fn public_key<'py>(py: Python<'py>, private_key: &Bound<'py, PyAny>, compressed:
 
 #[pyfunction]
 #[pyo3(signature = (public_key, compressed = true))]
-fn convert_public_key<'py>(py: Python<'py>, public_key: &Bound<'py, PyAny>, compressed: bool) -> NativeResult<Bound<'py, PyBytes>> {
+fn convert_public_key<'py>(
+    py: Python<'py>,
+    public_key: &Bound<'py, PyAny>,
+    compressed: bool,
+) -> NativeResult<Bound<'py, PyBytes>> {
     let pk = args::bytes(public_key, "public_key")?;
     let out = without_gil(py, || core::convert_public_key(pk, compressed))?;
     Ok(PyBytes::new(py, &out))
 }
 
 #[pyfunction]
-fn xonly_public_key<'py>(py: Python<'py>, private_key: &Bound<'py, PyAny>) -> NativeResult<Bound<'py, PyBytes>> {
+fn xonly_public_key<'py>(
+    py: Python<'py>,
+    private_key: &Bound<'py, PyAny>,
+) -> NativeResult<Bound<'py, PyBytes>> {
     let sk = args::secret(private_key, "private_key")?;
     let out = without_gil(py, || core::xonly_public_key(sk))?;
     Ok(PyBytes::new(py, &out))
 }
 
 #[pyfunction]
-fn sign<'py>(py: Python<'py>, private_key: &Bound<'py, PyAny>, digest: &Bound<'py, PyAny>) -> NativeResult<Bound<'py, PyBytes>> {
+fn sign<'py>(
+    py: Python<'py>,
+    private_key: &Bound<'py, PyAny>,
+    digest: &Bound<'py, PyAny>,
+) -> NativeResult<Bound<'py, PyBytes>> {
     let sk = args::secret(private_key, "private_key")?;
     let d = args::bytes(digest, "digest")?;
     let out = without_gil(py, || core::sign(sk, d))?;
@@ -46,7 +61,11 @@ fn sign<'py>(py: Python<'py>, private_key: &Bound<'py, PyAny>, digest: &Bound<'p
 }
 
 #[pyfunction]
-fn sign_der<'py>(py: Python<'py>, private_key: &Bound<'py, PyAny>, digest: &Bound<'py, PyAny>) -> NativeResult<Bound<'py, PyBytes>> {
+fn sign_der<'py>(
+    py: Python<'py>,
+    private_key: &Bound<'py, PyAny>,
+    digest: &Bound<'py, PyAny>,
+) -> NativeResult<Bound<'py, PyBytes>> {
     let sk = args::secret(private_key, "private_key")?;
     let d = args::bytes(digest, "digest")?;
     let out = without_gil(py, || core::sign_der(sk, d))?;
@@ -54,7 +73,11 @@ fn sign_der<'py>(py: Python<'py>, private_key: &Bound<'py, PyAny>, digest: &Boun
 }
 
 #[pyfunction]
-fn sign_recoverable<'py>(py: Python<'py>, private_key: &Bound<'py, PyAny>, digest: &Bound<'py, PyAny>) -> NativeResult<Bound<'py, PyBytes>> {
+fn sign_recoverable<'py>(
+    py: Python<'py>,
+    private_key: &Bound<'py, PyAny>,
+    digest: &Bound<'py, PyAny>,
+) -> NativeResult<Bound<'py, PyBytes>> {
     let sk = args::secret(private_key, "private_key")?;
     let d = args::bytes(digest, "digest")?;
     let out = without_gil(py, || core::sign_recoverable(sk, d))?;
@@ -63,7 +86,12 @@ fn sign_recoverable<'py>(py: Python<'py>, private_key: &Bound<'py, PyAny>, diges
 
 #[pyfunction]
 #[pyo3(signature = (digest, signature, compressed = true))]
-fn recover<'py>(py: Python<'py>, digest: &Bound<'py, PyAny>, signature: &Bound<'py, PyAny>, compressed: bool) -> NativeResult<Bound<'py, PyBytes>> {
+fn recover<'py>(
+    py: Python<'py>,
+    digest: &Bound<'py, PyAny>,
+    signature: &Bound<'py, PyAny>,
+    compressed: bool,
+) -> NativeResult<Bound<'py, PyBytes>> {
     let d = args::bytes(digest, "digest")?;
     let s = args::bytes(signature, "signature")?;
     let out = without_gil(py, || core::recover(d, s, compressed))?;
@@ -72,7 +100,13 @@ fn recover<'py>(py: Python<'py>, digest: &Bound<'py, PyAny>, signature: &Bound<'
 
 #[pyfunction]
 #[pyo3(signature = (public_key, digest, signature, allow_high_s = false))]
-fn verify(py: Python<'_>, public_key: &Bound<'_, PyAny>, digest: &Bound<'_, PyAny>, signature: &Bound<'_, PyAny>, allow_high_s: bool) -> NativeResult<bool> {
+fn verify(
+    py: Python<'_>,
+    public_key: &Bound<'_, PyAny>,
+    digest: &Bound<'_, PyAny>,
+    signature: &Bound<'_, PyAny>,
+    allow_high_s: bool,
+) -> NativeResult<bool> {
     let pk = args::bytes(public_key, "public_key")?;
     let d = args::bytes(digest, "digest")?;
     let s = args::bytes(signature, "signature")?;
@@ -81,7 +115,12 @@ fn verify(py: Python<'_>, public_key: &Bound<'_, PyAny>, digest: &Bound<'_, PyAn
 
 #[pyfunction]
 #[pyo3(signature = (private_key, message, aux_rand = None))]
-fn schnorr_sign<'py>(py: Python<'py>, private_key: &Bound<'py, PyAny>, message: &Bound<'py, PyAny>, aux_rand: Option<&Bound<'py, PyAny>>) -> NativeResult<Bound<'py, PyBytes>> {
+fn schnorr_sign<'py>(
+    py: Python<'py>,
+    private_key: &Bound<'py, PyAny>,
+    message: &Bound<'py, PyAny>,
+    aux_rand: Option<&Bound<'py, PyAny>>,
+) -> NativeResult<Bound<'py, PyBytes>> {
     let sk = args::secret(private_key, "private_key")?;
     let m = args::bytes(message, "message")?;
     let aux = args::optional_bytes(aux_rand, "aux_rand")?;
@@ -90,7 +129,12 @@ fn schnorr_sign<'py>(py: Python<'py>, private_key: &Bound<'py, PyAny>, message: 
 }
 
 #[pyfunction]
-fn schnorr_verify(py: Python<'_>, public_key: &Bound<'_, PyAny>, message: &Bound<'_, PyAny>, signature: &Bound<'_, PyAny>) -> NativeResult<bool> {
+fn schnorr_verify(
+    py: Python<'_>,
+    public_key: &Bound<'_, PyAny>,
+    message: &Bound<'_, PyAny>,
+    signature: &Bound<'_, PyAny>,
+) -> NativeResult<bool> {
     let pk = args::bytes(public_key, "public_key")?;
     let m = args::bytes(message, "message")?;
     let s = args::bytes(signature, "signature")?;
@@ -98,15 +142,25 @@ fn schnorr_verify(py: Python<'_>, public_key: &Bound<'_, PyAny>, message: &Bound
 }
 
 #[pyfunction]
-fn ecdh<'py>(py: Python<'py>, private_key: &Bound<'py, PyAny>, public_key: &Bound<'py, PyAny>) -> NativeResult<PySecretBytes> {
+fn ecdh<'py>(
+    py: Python<'py>,
+    private_key: &Bound<'py, PyAny>,
+    public_key: &Bound<'py, PyAny>,
+) -> NativeResult<PySecretBytes> {
     let sk = args::secret(private_key, "private_key")?;
     let pk = args::bytes(public_key, "public_key")?;
     let shared = without_gil(py, || core::ecdh(sk, pk))?;
-    Ok(PySecretBytes::wrap(skms_core::SecretBytes::from_slice(&shared)))
+    Ok(PySecretBytes::wrap(skms_core::SecretBytes::from_slice(
+        &shared,
+    )))
 }
 
 #[pyfunction]
-fn sign_batch<'py>(py: Python<'py>, private_key: &Bound<'py, PyAny>, digests: &Bound<'py, PyAny>) -> NativeResult<Bound<'py, PyList>> {
+fn sign_batch<'py>(
+    py: Python<'py>,
+    private_key: &Bound<'py, PyAny>,
+    digests: &Bound<'py, PyAny>,
+) -> NativeResult<Bound<'py, PyList>> {
     let sk = args::secret(private_key, "private_key")?;
     let ds = args::array_seq::<32>(digests, "digests")?;
     let out = without_gil(py, || core::sign_batch(sk, &ds))?;
@@ -114,7 +168,11 @@ fn sign_batch<'py>(py: Python<'py>, private_key: &Bound<'py, PyAny>, digests: &B
 }
 
 #[pyfunction]
-fn sign_many<'py>(py: Python<'py>, private_keys: &Bound<'py, PyAny>, digests: &Bound<'py, PyAny>) -> NativeResult<Bound<'py, PyList>> {
+fn sign_many<'py>(
+    py: Python<'py>,
+    private_keys: &Bound<'py, PyAny>,
+    digests: &Bound<'py, PyAny>,
+) -> NativeResult<Bound<'py, PyList>> {
     let sks = args::secret_array_seq(private_keys, "private_keys")?;
     let ds = args::array_seq::<32>(digests, "digests")?;
     let out = without_gil(py, || core::sign_many(&sks, &ds))?;
@@ -123,15 +181,25 @@ fn sign_many<'py>(py: Python<'py>, private_keys: &Bound<'py, PyAny>, digests: &B
 
 #[pyfunction]
 #[pyo3(signature = (public_keys, digests, signatures, allow_high_s = false))]
-fn verify_batch(py: Python<'_>, public_keys: &Bound<'_, PyAny>, digests: &Bound<'_, PyAny>, signatures: &Bound<'_, PyAny>, allow_high_s: bool) -> NativeResult<Vec<bool>> {
+fn verify_batch(
+    py: Python<'_>,
+    public_keys: &Bound<'_, PyAny>,
+    digests: &Bound<'_, PyAny>,
+    signatures: &Bound<'_, PyAny>,
+    allow_high_s: bool,
+) -> NativeResult<Vec<bool>> {
     let ds = args::array_seq::<32>(digests, "digests")?;
     let sigs = args::vec_seq(signatures, "signatures")?;
     if let Ok(one) = public_keys.downcast::<PyBytes>() {
         let pk = one.as_bytes();
-        without_gil(py, || core::verify_batch(core::BatchKeys::One(pk), &ds, &sigs, allow_high_s))
+        without_gil(py, || {
+            core::verify_batch(core::BatchKeys::One(pk), &ds, &sigs, allow_high_s)
+        })
     } else {
         let pks = args::vec_seq(public_keys, "public_keys")?;
-        without_gil(py, || core::verify_batch(core::BatchKeys::Each(&pks), &ds, &sigs, allow_high_s))
+        without_gil(py, || {
+            core::verify_batch(core::BatchKeys::Each(&pks), &ds, &sigs, allow_high_s)
+        })
     }
 }
 

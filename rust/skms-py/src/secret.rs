@@ -23,7 +23,9 @@ impl PySecretBytes {
 impl PySecretBytes {
     #[new]
     fn new(data: &Bound<'_, PyAny>) -> NativeResult<Self> {
-        Ok(Self::wrap(skms_core::SecretBytes::from_slice(args::bytes(data, "data")?)))
+        Ok(Self::wrap(skms_core::SecretBytes::from_slice(args::bytes(
+            data, "data",
+        )?)))
     }
 
     /// `length` bytes from the operating system's CSPRNG.
@@ -69,7 +71,9 @@ impl PySecretBytes {
     }
 
     fn __reduce__(&self) -> NativeResult<()> {
-        Err(NativeError::Type("SecretBytes cannot be pickled or copied out of process".into()))
+        Err(NativeError::Type(
+            "SecretBytes cannot be pickled or copied out of process".into(),
+        ))
     }
 }
 
