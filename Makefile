@@ -32,8 +32,9 @@ test: $(STAMP)
 	$(BIN)/python -m pytest tests
 
 bench: $(STAMP)
-	$(BIN)/python -m pytest benches --benchmark-only --benchmark-group-by=group --benchmark-columns=min,mean,ops,rounds -p no:randomly
-	$(BIN)/python benches/ratios.py
+	mkdir -p .benchmarks
+	$(BIN)/python -m pytest benches --benchmark-only --benchmark-group-by=group --benchmark-columns=min,median,ops,rounds -p no:randomly --benchmark-json=.benchmarks/latest.json
+	$(BIN)/python benches/ratios.py .benchmarks/latest.json
 
 lint: $(STAMP)
 	$(BIN)/ruff check python tests benches

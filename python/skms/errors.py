@@ -42,6 +42,22 @@ class InvalidAddress(InvalidInput):
     """An address has a bad encoding, checksum, prefix or network."""
 
 
+class UnknownAlgorithm(InvalidInput):
+    """No algorithm of that name is in the registry."""
+
+
+class InvalidFormat(InvalidInput):
+    """An import or export format that is unknown, or not defined for the algorithm."""
+
+
+class AlgorithmNotAllowed(SKMSError):
+    """The crypto policy refuses the algorithm (deprecated, not FIPS-approved, not quantum-safe…)."""
+
+
+class IntegrityError(SKMSError):
+    """A ciphertext, tag, wrapped key or associated data failed authentication."""
+
+
 class UnsupportedOperation(SKMSError):
     """A well-formed request the algorithm cannot do, such as hardened public derivation."""
 
@@ -51,9 +67,12 @@ class InternalError(SKMSError):
 
 
 __all__ = [
+    "AlgorithmNotAllowed",
+    "IntegrityError",
     "InternalError",
     "InvalidAddress",
     "InvalidExtendedKey",
+    "InvalidFormat",
     "InvalidInput",
     "InvalidKey",
     "InvalidMnemonic",
@@ -61,5 +80,6 @@ __all__ = [
     "InvalidSignature",
     "InvalidType",
     "SKMSError",
+    "UnknownAlgorithm",
     "UnsupportedOperation",
 ]

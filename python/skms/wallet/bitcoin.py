@@ -4,8 +4,8 @@ import base64
 import binascii
 from typing import NamedTuple
 
-from skms._native import secp256k1
 from skms._native import bitcoin as _btc
+from skms._native import secp256k1
 from skms._native.address import bitcoin_address, parse_bitcoin_address
 from skms.errors import InvalidAddress, InvalidSignature
 from skms.wallet._keys import PrivateKey, private_key_of

@@ -90,9 +90,7 @@ def sign_digest(key: PrivateKey, digest: bytes, chain_id: int | None = None) -> 
     return EthereumSignature(v, int.from_bytes(sig[:32], "big"), int.from_bytes(sig[32:64], "big"))
 
 
-def recover_digest(
-    digest: bytes, signature: EthereumSignature | bytes, chain_id: int | None = None
-) -> str:
+def recover_digest(digest: bytes, signature: EthereumSignature | bytes, chain_id: int | None = None) -> str:
     """The address that signed ``digest``."""
     if isinstance(signature, EthereumSignature):
         if chain_id is not None and signature.v >= 35 and (signature.v - 35) // 2 != chain_id:

@@ -14,9 +14,7 @@ def _check_index(name: str, value: int) -> None:
         raise InvalidInput(f"{name} must be an integer in [0, 2^31), got {value!r}")
 
 
-def account_path(
-    chain: str, account: int = 0, kind: str | None = None, network: str = "mainnet"
-) -> str:
+def account_path(chain: str, account: int = 0, kind: str | None = None, network: str = "mainnet") -> str:
     """The account path: ``m/84'/0'/0'`` for Bitcoin P2WPKH, ``m/44'/60'/0'`` for Ethereum, …"""
     _check_index("account", account)
     if (chain, network) not in _COIN:

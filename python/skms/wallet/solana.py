@@ -22,9 +22,7 @@ def sign(key: PrivateKey, message: bytes) -> bytes:
 
 def verify(address_or_public_key: str | bytes, message: bytes, signature: bytes) -> bool:
     public_key = (
-        parse_solana_address(address_or_public_key)
-        if isinstance(address_or_public_key, str)
-        else address_or_public_key
+        parse_solana_address(address_or_public_key) if isinstance(address_or_public_key, str) else address_or_public_key
     )
     return ed25519.verify(public_key, message, signature)
 

@@ -119,6 +119,47 @@ pub struct BitcoinAddress {
     pub program: Vec<u8>,
 }
 
+/// The error and every cause below it, joined: the bech32 crate's outer
+/// errors alone do not say what is wrong.
+fn describe(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
+}
+
+/// Decodes a segwit address, naming a checksum of the wrong kind (BIP350).
+fn decode_segwit(address: &str) -> Result<(u8, Vec<u8>)> {
+    use bech32::primitives::decode::{CheckedHrpstring, SegwitHrpstring};
+    use bech32::{Bech32, Bech32m};
+    match SegwitHrpstring::new(address) {
+        Ok(s) => Ok((s.witness_version().to_u8(), s.byte_iter().collect())),
+        Err(e) => {
+            let version = |c: CheckedHrpstring<'_>| c.witness_version().map(|v| v.to_u8());
+            let as_bech32 = CheckedHrpstring::new::<Bech32>(address)
+                .ok()
+                .and_then(version);
+            let as_bech32m = CheckedHrpstring::new::<Bech32m>(address)
+                .ok()
+                .and_then(version);
+            let why = match (as_bech32, as_bech32m) {
+                (Some(v), _) if v > 0 => format!(
+                    "witness version {v} needs a bech32m checksum (BIP350), and this address has a bech32 one"
+                ),
+                (_, Some(0)) => {
+                    "witness version 0 needs a bech32 checksum (BIP173), and this address has a bech32m one".to_owned()
+                }
+                _ => describe(&e),
+            };
+            Err(Error::InvalidAddress(format!("bad segwit address: {why}")))
+        }
+    }
+}
+
 pub fn parse_bitcoin_address(address: &str) -> Result<BitcoinAddress> {
     let bad = |why: String| Error::InvalidAddress(why);
     let lower = address.to_ascii_lowercase();
@@ -128,9 +169,8 @@ pub fn parse_bitcoin_address(address: &str) -> Result<BitcoinAddress> {
         } else {
             Network::Testnet
         };
-        let (_, version, program) =
-            bech32::segwit::decode(address).map_err(|e| bad(format!("bad segwit address: {e}")))?;
-        let kind = match (version.to_u8(), program.len()) {
+        let (version, program) = decode_segwit(address)?;
+        let kind = match (version, program.len()) {
             (0, 20) => "p2wpkh".to_owned(),
             (0, 32) => "p2wsh".to_owned(),
             (1, 32) => "p2tr".to_owned(),

@@ -707,7 +707,7 @@ impl ExtendedKey {
                             key[0]
                         )));
                     }
-                    crate::ed25519::verifying_key(&key[1..])
+                    crate::ed25519::public_key_point(&key[1..])
                         .map_err(|e| bad(format!("invalid pubkey: {}", e.message())))?;
                     PublicData::other(key[1..].to_vec())
                 }
@@ -720,9 +720,11 @@ impl ExtendedKey {
                                 version.name
                             )))
                         }
-                        p => return Err(bad(format!(
+                        p => {
+                            return Err(bad(format!(
                             "invalid pubkey prefix {p:02x}: a compressed key starts with 02 or 03"
-                        ))),
+                        )))
+                        }
                     }
                     let not_on_curve = || {
                         bad(format!(

@@ -167,6 +167,9 @@ impl Mnemonic {
 /// The language of a phrase (see [`Mnemonic::from_phrase`] for the rules).
 pub fn detect_language(phrase: &str) -> Result<Language> {
     let words = Zeroizing::new(normalized_words(phrase));
+    if words.is_empty() {
+        return Err(Error::InvalidMnemonic("the phrase is empty".into()));
+    }
     detect(&words)
 }
 

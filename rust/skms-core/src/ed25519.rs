@@ -1,15 +1,20 @@
-//! Ed25519 (RFC 8032) with strict verification: non-canonical S,
-//! non-canonical R and small-order keys or R are refused.
-use curve25519_dalek::edwards::CompressedEdwardsY;
+//! Ed25519 (RFC 8032) with strict encodings and the cofactored verification
+//! equation [8][S]B = [8]R + [8][k]A (RFC 8032 §5.1.7), in single and batch
+//! form, so that a batch gives exactly the answers of one-by-one checks.
+//! Non-canonical S, non-canonical R or A encodings, and small-order R or A
+//! are refused.
+use curve25519_dalek::edwards::{CompressedEdwardsY, EdwardsPoint};
 use curve25519_dalek::scalar::Scalar;
-use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+use curve25519_dalek::traits::{IsIdentity, VartimeMultiscalarMul};
+use ed25519_dalek::{Signer, SigningKey};
 use rayon::prelude::*;
+use sha2::{Digest, Sha512};
 
 use crate::error::{fixed, Error, Result};
-use crate::secret::SecretBytes;
+use crate::secret::{fill_random, SecretBytes};
 
-/// Items verified together by one batch equation; failures fall back to
-/// one-by-one verification to find the bad items.
+/// Items checked by one batch equation; a failing chunk is re-checked one by
+/// one to find the bad items.
 const BATCH_CHUNK: usize = 64;
 
 /// A fresh 32-byte private key (the RFC 8032 seed).
@@ -23,31 +28,60 @@ pub fn signing_key(private_key: &[u8]) -> Result<SigningKey> {
     Ok(SigningKey::from_bytes(&seed))
 }
 
-/// Parses a public key; refuses encodings off the curve and small-order points.
-pub fn verifying_key(public_key: &[u8]) -> Result<VerifyingKey> {
+/// A decompressed point with a canonical encoding and not of small order.
+fn strict_point(bytes: &[u8; 32]) -> Option<EdwardsPoint> {
+    let compressed = CompressedEdwardsY(*bytes);
+    let point = compressed.decompress()?;
+    (point.compress() == compressed && !point.is_small_order()).then_some(point)
+}
+
+/// A parsed public key: its encoding and its point.
+#[derive(Clone, Copy)]
+pub struct PublicKey {
+    bytes: [u8; 32],
+    point: EdwardsPoint,
+}
+
+/// Parses a public key; refuses non-canonical encodings, points off the curve
+/// and small-order points.
+pub fn public_key_point(public_key: &[u8]) -> Result<PublicKey> {
     let bytes = fixed::<32>(public_key, "Ed25519 public key")
         .map_err(|e| Error::InvalidKey(e.message().to_owned()))?;
-    let key = VerifyingKey::from_bytes(&bytes)
-        .map_err(|_| Error::InvalidKey("Ed25519 public key is not a point on the curve".into()))?;
-    if key.is_weak() {
+    let compressed = CompressedEdwardsY(bytes);
+    let point = compressed.decompress().ok_or_else(|| {
+        Error::InvalidKey("Ed25519 public key is not a point on the curve".into())
+    })?;
+    if point.compress() != compressed {
+        return Err(Error::InvalidKey(
+            "Ed25519 public key has a non-canonical encoding".into(),
+        ));
+    }
+    if point.is_small_order() {
         return Err(Error::InvalidKey(
             "Ed25519 public key is a small-order point".into(),
         ));
     }
-    Ok(key)
+    Ok(PublicKey { bytes, point })
 }
 
-/// Parses a signature and refuses a non-canonical S (S ≥ L).
+/// A parsed signature: R's encoding and S, with S canonical (S < L).
+#[derive(Clone, Copy)]
+pub struct Signature {
+    r: [u8; 32],
+    s: Scalar,
+}
+
 pub fn parse_signature(signature: &[u8]) -> Result<Signature> {
     let bytes = fixed::<64>(signature, "Ed25519 signature")
         .map_err(|e| Error::InvalidSignature(e.message().to_owned()))?;
     let s: [u8; 32] = bytes[32..].try_into().expect("32 bytes");
-    if Option::<Scalar>::from(Scalar::from_canonical_bytes(s)).is_none() {
-        return Err(Error::InvalidSignature(
-            "Ed25519 signature has a non-canonical S (S >= L)".into(),
-        ));
-    }
-    Ok(Signature::from_bytes(&bytes))
+    let s = Option::<Scalar>::from(Scalar::from_canonical_bytes(s)).ok_or_else(|| {
+        Error::InvalidSignature("Ed25519 signature has a non-canonical S (S >= L)".into())
+    })?;
+    Ok(Signature {
+        r: bytes[..32].try_into().expect("32 bytes"),
+        s,
+    })
 }
 
 pub fn public_key(private_key: &[u8]) -> Result<[u8; 32]> {
@@ -58,12 +92,72 @@ pub fn sign(private_key: &[u8], message: &[u8]) -> Result<[u8; 64]> {
     Ok(signing_key(private_key)?.sign(message).to_bytes())
 }
 
-/// Strict verification. Malformed keys and signatures are errors; a
-/// well-formed signature that does not match is `Ok(false)`.
+/// k = SHA-512(R ‖ A ‖ M) mod L.
+fn challenge(r: &[u8; 32], a: &[u8; 32], message: &[u8]) -> Scalar {
+    let mut h = Sha512::new();
+    h.update(r);
+    h.update(a);
+    h.update(message);
+    Scalar::from_hash(h)
+}
+
+/// One item, parsed and checked except for the group equation.
+struct Item {
+    index: usize,
+    key: PublicKey,
+    r: EdwardsPoint,
+    s: Scalar,
+    k: Scalar,
+}
+
+fn prepare(index: usize, key: PublicKey, message: &[u8], sig: Signature) -> Option<Item> {
+    let r = strict_point(&sig.r)?;
+    Some(Item {
+        index,
+        key,
+        r,
+        s: sig.s,
+        k: challenge(&sig.r, &key.bytes, message),
+    })
+}
+
+/// [8]([S]B − [k]A − R) = 0.
+fn check_one(item: &Item) -> bool {
+    let sb_minus_ka =
+        EdwardsPoint::vartime_double_scalar_mul_basepoint(&item.k, &(-item.key.point), &item.s);
+    (sb_minus_ka - item.r).mul_by_cofactor().is_identity()
+}
+
+/// [8](Σ zᵢSᵢ·B − Σ zᵢRᵢ − Σ zᵢkᵢAᵢ) = 0 with random 128-bit zᵢ.
+fn check_batch(items: &[Item]) -> bool {
+    let mut random = vec![0u8; 16 * items.len()];
+    fill_random(&mut random);
+    let mut scalars = Vec::with_capacity(2 * items.len() + 1);
+    let mut points = Vec::with_capacity(2 * items.len() + 1);
+    let mut b_coefficient = Scalar::ZERO;
+    for (item, z) in items.iter().zip(random.chunks_exact(16)) {
+        let mut wide = [0u8; 32];
+        wide[..16].copy_from_slice(z);
+        let z = Scalar::from_bytes_mod_order(wide);
+        b_coefficient += z * item.s;
+        scalars.push(-z);
+        points.push(item.r);
+        scalars.push(-(z * item.k));
+        points.push(item.key.point);
+    }
+    scalars.push(b_coefficient);
+    points.push(curve25519_dalek::constants::ED25519_BASEPOINT_POINT);
+    EdwardsPoint::vartime_multiscalar_mul(scalars, points)
+        .mul_by_cofactor()
+        .is_identity()
+}
+
+/// Verification. Malformed keys and signatures are errors; a well-formed
+/// signature that does not match is `Ok(false)`.
 pub fn verify(public_key: &[u8], message: &[u8], signature: &[u8]) -> Result<bool> {
-    let key = verifying_key(public_key)?;
+    let key = public_key_point(public_key)?;
     let sig = parse_signature(signature)?;
-    Ok(key.verify_strict(message, &sig).is_ok())
+    Ok(prepare(0, key, message, sig).is_some_and(|item| check_one(&item)))
 }
 
 /// Signs many messages with one key, on every core.
@@ -84,24 +178,8 @@ pub enum BatchKeys<'a> {
     Each(&'a [Vec<u8>]),
 }
 
-/// A parsed item that passed every strict check but the equation itself.
-struct Candidate<'a> {
-    index: usize,
-    key: VerifyingKey,
-    sig: Signature,
-    message: &'a [u8],
-}
-
-fn strict_r(sig: &Signature) -> bool {
-    let r = CompressedEdwardsY(sig.r_bytes().to_owned());
-    match r.decompress() {
-        Some(point) => !point.is_small_order() && point.compress() == r,
-        None => false,
-    }
-}
-
-/// Verifies many signatures: batch equations over chunks on every core,
-/// with the same answers as [`verify`] item by item (malformed is `false`).
+/// Verifies many signatures: one batch equation per chunk, chunks on every
+/// core, the same answers as [`verify`] item by item (malformed is `false`).
 pub fn verify_batch<M: AsRef<[u8]> + Sync>(
     public_keys: BatchKeys<'_>,
     messages: &[M],
@@ -115,7 +193,7 @@ pub fn verify_batch<M: AsRef<[u8]> + Sync>(
         )));
     }
     let shared = match public_keys {
-        BatchKeys::One(k) => Some(verifying_key(k)?),
+        BatchKeys::One(k) => Some(public_key_point(k)?),
         BatchKeys::Each(keys) if keys.len() != n => {
             return Err(Error::InvalidInput(format!(
                 "got {} public keys for {n} signatures",
@@ -124,44 +202,31 @@ pub fn verify_batch<M: AsRef<[u8]> + Sync>(
         }
         BatchKeys::Each(_) => None,
     };
-    let chunks: Vec<Vec<bool>> = (0..n)
-        .collect::<Vec<_>>()
+    let indices: Vec<usize> = (0..n).collect();
+    let chunks: Vec<Vec<bool>> = indices
         .par_chunks(BATCH_CHUNK)
-        .map(|indices| {
-            let mut out = vec![false; indices.len()];
-            let mut candidates = Vec::with_capacity(indices.len());
-            for (slot, &i) in indices.iter().enumerate() {
-                let key = match (&shared, &public_keys) {
-                    (Some(k), _) => *k,
-                    (None, BatchKeys::Each(keys)) => match verifying_key(&keys[i]) {
-                        Ok(k) => k,
-                        Err(_) => continue,
-                    },
-                    (None, BatchKeys::One(_)) => unreachable!("a single key is parsed above"),
-                };
-                let Ok(sig) = parse_signature(&signatures[i]) else {
-                    continue;
-                };
-                if !strict_r(&sig) {
-                    continue;
-                }
-                candidates.push(Candidate {
-                    index: slot,
-                    key,
-                    sig,
-                    message: messages[i].as_ref(),
-                });
-            }
-            let msgs: Vec<&[u8]> = candidates.iter().map(|c| c.message).collect();
-            let sigs: Vec<Signature> = candidates.iter().map(|c| c.sig).collect();
-            let keys: Vec<VerifyingKey> = candidates.iter().map(|c| c.key).collect();
-            if !candidates.is_empty() && ed25519_dalek::verify_batch(&msgs, &sigs, &keys).is_ok() {
-                for c in &candidates {
-                    out[c.index] = true;
+        .map(|chunk| {
+            let mut out = vec![false; chunk.len()];
+            let items: Vec<Item> = chunk
+                .iter()
+                .enumerate()
+                .filter_map(|(slot, &i)| {
+                    let key = match (&shared, &public_keys) {
+                        (Some(k), _) => *k,
+                        (None, BatchKeys::Each(keys)) => public_key_point(&keys[i]).ok()?,
+                        (None, BatchKeys::One(_)) => unreachable!("a single key is parsed above"),
+                    };
+                    let sig = parse_signature(&signatures[i]).ok()?;
+                    prepare(slot, key, messages[i].as_ref(), sig)
+                })
+                .collect();
+            if !items.is_empty() && check_batch(&items) {
+                for item in &items {
+                    out[item.index] = true;
                 }
             } else {
-                for c in &candidates {
-                    out[c.index] = c.key.verify_strict(c.message, &c.sig).is_ok();
+                for item in &items {
+                    out[item.index] = check_one(item);
                 }
             }
             out

@@ -12,6 +12,7 @@ pub mod constant_time;
 pub mod ed25519;
 pub mod error;
 pub mod ethereum;
+pub mod falcon;
 pub mod hashes;
 pub mod secp256k1;
 pub mod secret;

@@ -111,7 +111,10 @@ pub fn secret_array_seq(
         let item = item?;
         let raw = secret(&item, &format!("{name}[{i}]"))?;
         let arr: [u8; 32] = raw.try_into().map_err(|_| {
-            invalid_input(format!("{name}[{i}] must be 32 bytes, got {}", raw.len()))
+            NativeError::Core(skms_core::Error::InvalidKey(format!(
+                "{name}[{i}] must be 32 bytes, got {}",
+                raw.len()
+            )))
         })?;
         out.push(zeroize::Zeroizing::new(arr));
     }
@@ -141,6 +144,22 @@ pub fn text<'a>(obj: &'a Bound<'_, PyAny>, name: &str) -> NativeResult<std::borr
         Err(_) => Err(NativeError::Type(format!(
             "{name} must be str, got {}",
             type_name(obj)
+        ))),
+    }
+}
+
+/// An `int` argument in `[min, max]`.
+pub fn int_in_range(obj: &Bound<'_, PyAny>, name: &str, min: u64, max: u64) -> NativeResult<u64> {
+    if !obj.is_instance_of::<pyo3::types::PyInt>() || obj.is_instance_of::<pyo3::types::PyBool>() {
+        return Err(NativeError::Type(format!(
+            "{name} must be int, got {}",
+            type_name(obj)
+        )));
+    }
+    match obj.extract::<i128>() {
+        Ok(v) if v >= i128::from(min) && v <= i128::from(max) => Ok(v as u64),
+        _ => Err(invalid_input(format!(
+            "{name} must be in [{min}, {max}], got {obj}"
         ))),
     }
 }

@@ -76,10 +76,8 @@ impl PyHDKey {
         })
     }
 
-    fn derive_child(&self, py: Python<'_>, index: u64) -> NativeResult<Self> {
-        let i = u32::try_from(index).map_err(|_| {
-            crate::error::invalid_input(format!("child index must be below 2^32, got {index}"))
-        })?;
+    fn derive_child(&self, py: Python<'_>, index: &Bound<'_, PyAny>) -> NativeResult<Self> {
+        let i = args::int_in_range(index, "index", 0, u64::from(u32::MAX))? as u32;
         let key = without_gil(py, || self.key.derive_child(i))?;
         let p = DerivationPath {
             absolute: false,
@@ -232,12 +230,15 @@ fn derive_addresses(
     py: Python<'_>,
     key: &Bound<'_, PyHDKey>,
     path_prefix: &str,
-    start: u32,
-    count: u32,
+    start: &Bound<'_, PyAny>,
+    count: &Bound<'_, PyAny>,
     chain: &str,
     kind: Option<&str>,
     network: Option<&str>,
 ) -> NativeResult<Vec<(String, String)>> {
+    let hardened = u64::from(skms_core::bip32::HARDENED);
+    let start = args::int_in_range(start, "start", 0, hardened - 1)? as u32;
+    let count = args::int_in_range(count, "count", 0, hardened)? as u32;
     let key = key.get();
     let spec = AddressSpec::parse(chain, kind, network_arg(network, key.key.network)?)?;
     let ext = &key.key;

@@ -29,10 +29,14 @@ impl PyMnemonic {
         PyTuple::new(py, core::LANGUAGES.iter().map(|(n, _)| *n))
     }
 
-    /// A new phrase from the OS CSPRNG.
+    /// A new phrase from the OS CSPRNG; `words` None means 24.
     #[staticmethod]
-    #[pyo3(signature = (words = 24, language = "english"))]
-    fn generate(words: usize, language: &str) -> NativeResult<Self> {
+    #[pyo3(signature = (words = None, language = "english"))]
+    fn generate(words: Option<&Bound<'_, PyAny>>, language: &str) -> NativeResult<Self> {
+        let words = match words {
+            Some(w) if !w.is_none() => args::int_in_range(w, "words", 0, 1024)? as usize,
+            _ => 24,
+        };
         Ok(PyMnemonic {
             inner: core::Mnemonic::generate(words, core::language(language)?)?,
         })

@@ -13,6 +13,7 @@ mod constant_time;
 mod ed25519;
 mod error;
 mod ethereum;
+mod falcon;
 mod gil;
 mod hashes;
 mod secp256k1;
@@ -30,6 +31,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     address::register(m)?;
     bitcoin::register(m)?;
     ethereum::register(m)?;
+    falcon::register(m)?;
     Ok(())
 }
 
@@ -40,8 +42,9 @@ pub(crate) fn add_submodule(
     sub: &Bound<'_, PyModule>,
 ) -> PyResult<()> {
     let qualified = format!("skms._native.{}", sub.name()?);
-    sub.setattr("__name__", &qualified)?;
+    // add_submodule names the attribute after __name__, so qualify it afterwards.
     parent.add_submodule(sub)?;
+    sub.setattr("__name__", &qualified)?;
     parent
         .py()
         .import("sys")?

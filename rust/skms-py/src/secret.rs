@@ -5,6 +5,9 @@ use pyo3::types::PyBytes;
 use crate::args;
 use crate::error::{NativeError, NativeResult};
 
+/// Secrets are keys and seeds: a larger request is a bug, not a key.
+const MAX_RANDOM: u64 = 1 << 20;
+
 /// Secret bytes held outside the Python heap: wiped when dropped, locked in
 /// RAM where the OS allows, compared in constant time, never shown by
 /// `repr`, and readable only through `expose_secret()`.
@@ -28,10 +31,11 @@ impl PySecretBytes {
         )?)))
     }
 
-    /// `length` bytes from the operating system's CSPRNG.
+    /// `length` bytes from the operating system's CSPRNG (at most 1 MiB).
     #[staticmethod]
-    fn random(length: usize) -> Self {
-        Self::wrap(skms_core::SecretBytes::random(length))
+    fn random(length: &Bound<'_, PyAny>) -> NativeResult<Self> {
+        let n = args::int_in_range(length, "length", 0, MAX_RANDOM)? as usize;
+        Ok(Self::wrap(skms_core::SecretBytes::random(n)))
     }
 
     /// The secret as `bytes`. The copy lives on the Python heap and is not
