@@ -1,0 +1,47 @@
+"""AES key wrap: RFC 3394 (KW) and RFC 5649 (KWP, with padding)."""
+
+from cryptography.hazmat.primitives import keywrap
+
+from skms._native import SecretBytes
+from skms.errors import IntegrityError, InvalidInput
+
+
+def _kek(wrapping_key: bytes | SecretBytes) -> bytes:
+    kek = wrapping_key.expose_secret() if isinstance(wrapping_key, SecretBytes) else wrapping_key
+    if len(kek) not in (16, 24, 32):
+        raise InvalidInput(f"wrapping key must be 16, 24 or 32 bytes, got {len(kek)}")
+    return kek
+
+
+def _plain(key: bytes | SecretBytes) -> bytes:
+    return key.expose_secret() if isinstance(key, SecretBytes) else key
+
+
+def wrap_key(wrapping_key: bytes | SecretBytes, key: bytes | SecretBytes, padding: bool = False) -> bytes:
+    """Wraps ``key``: RFC 3394 (a multiple of 8 bytes, at least 16) or RFC 5649 with ``padding``."""
+    kek, plain = _kek(wrapping_key), _plain(key)
+    if padding:
+        if not plain:
+            raise InvalidInput("the key to wrap is empty")
+        return keywrap.aes_key_wrap_with_padding(kek, plain)
+    if len(plain) < 16 or len(plain) % 8:
+        raise InvalidInput(
+            f"RFC 3394 wraps keys of at least 16 bytes in 8-byte steps, got {len(plain)}; use padding=True (RFC 5649)"
+        )
+    return keywrap.aes_key_wrap(kek, plain)
+
+
+def unwrap_key(wrapping_key: bytes | SecretBytes, wrapped: bytes, padding: bool = False) -> SecretBytes:
+    """Unwraps; a wrong key or any changed byte raises :class:`IntegrityError`."""
+    kek = _kek(wrapping_key)
+    try:
+        if padding:
+            return SecretBytes(keywrap.aes_key_unwrap_with_padding(kek, wrapped))
+        if len(wrapped) < 24 or len(wrapped) % 8:
+            raise IntegrityError(f"an RFC 3394 wrapped key is 24+ bytes in 8-byte steps, got {len(wrapped)}")
+        return SecretBytes(keywrap.aes_key_unwrap(kek, wrapped))
+    except keywrap.InvalidUnwrap:
+        raise IntegrityError("key unwrap failed: wrong wrapping key or altered data") from None
+
+
+__all__ = ["unwrap_key", "wrap_key"]
