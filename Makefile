@@ -40,6 +40,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check python tests benches
 	$(BIN)/ruff format --check python tests benches
 	$(BIN)/mypy
+	$(BIN)/python -m mypy.stubtest skms._native --allowlist tests/stubtest_allowlist.txt
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
 

@@ -6,12 +6,32 @@ everything else uses those public modules.
 
 from typing import NoReturn, Self, final
 
+from . import address as address
+from . import bip32 as bip32
+from . import bip39 as bip39
+from . import bitcoin as bitcoin
 from . import constant_time as constant_time
 from . import ed25519 as ed25519
+from . import ethereum as ethereum
 from . import falcon as falcon
+from . import hashes as hashes
 from . import secp256k1 as secp256k1
+from . import zkp as zkp
 
-__all__ = ["SecretBytes", "constant_time", "ed25519", "falcon", "secp256k1"]
+__all__ = [
+    "SecretBytes",
+    "address",
+    "bip32",
+    "bip39",
+    "bitcoin",
+    "constant_time",
+    "ed25519",
+    "ethereum",
+    "falcon",
+    "hashes",
+    "secp256k1",
+    "zkp",
+]
 
 @final
 class SecretBytes:

@@ -1,5 +1,15 @@
 """Address encodings (``address.rs``)."""
 
+__all__ = [
+    "bitcoin_address",
+    "ethereum_address",
+    "parse_bitcoin_address",
+    "parse_ethereum_address",
+    "parse_solana_address",
+    "solana_address",
+    "to_checksum_address",
+]
+
 def bitcoin_address(public_key: bytes, kind: str = "p2wpkh", network: str = "mainnet") -> str: ...
 def parse_bitcoin_address(address: str, network: str | None = None) -> tuple[str, str, bytes]: ...
 def ethereum_address(public_key: bytes) -> str: ...

@@ -1,5 +1,7 @@
 """BIP32 / SLIP-10 extended keys and batch address derivation (``bip32.rs``)."""
 
+__all__ = ["HDKey", "derive_addresses"]
+
 from typing import NoReturn, final
 
 from . import SecretBytes

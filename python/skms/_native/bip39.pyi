@@ -1,5 +1,7 @@
 """BIP39 mnemonics (``rust/skms-py/src/bip39.rs``)."""
 
+__all__ = ["Mnemonic"]
+
 from typing import ClassVar, NoReturn, final
 
 from . import SecretBytes

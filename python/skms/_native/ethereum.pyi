@@ -1,4 +1,6 @@
 """EIP-191 and EIP-712 digests (``ethereum.rs``)."""
 
+__all__ = ["eip712_digest", "personal_message_digest"]
+
 def personal_message_digest(message: bytes) -> bytes: ...
 def eip712_digest(domain_separator: bytes, struct_hash: bytes) -> bytes: ...

@@ -10,7 +10,7 @@
   :mod:`skms.crypto.random`.
 """
 
-from skms.crypto import ed25519, falcon, secp256k1
+from skms.crypto import ed25519, falcon, secp256k1, zkp
 from skms.crypto.registry import (
     ALGORITHMS,
     Algorithm,
@@ -34,4 +34,5 @@ __all__ = [
     "load_private_key",
     "load_public_key",
     "secp256k1",
+    "zkp",
 ]

@@ -17,6 +17,7 @@ pub mod hashes;
 pub mod secp256k1;
 pub mod secret;
 pub mod wallet;
+pub mod zkp;
 
 pub use error::{Error, Result};
 pub use secret::SecretBytes;

@@ -252,9 +252,7 @@ impl Group for Secp256k1Group {
     }
 
     fn hash_to_scalar(items: &[&[u8]]) -> Option<SecretKey> {
-        let digest = Zeroizing::new(<[u8; 32]>::from(
-            transcript::<Sha256>(items).finalize(),
-        ));
+        let digest = Zeroizing::new(<[u8; 32]>::from(transcript::<Sha256>(items).finalize()));
         SecretKey::from_byte_array(reduce_mod_n(*digest)).ok()
     }
 
@@ -356,8 +354,8 @@ impl Group for Ed25519Group {
         let array: [u8; 32] = bytes.try_into().map_err(|_| {
             Error::InvalidSignature(format!("{what} must be 32 bytes, got {}", bytes.len()))
         })?;
-        let scalar = Option::<EdScalar>::from(EdScalar::from_canonical_bytes(array))
-            .ok_or_else(|| {
+        let scalar =
+            Option::<EdScalar>::from(EdScalar::from_canonical_bytes(array)).ok_or_else(|| {
                 Error::InvalidSignature(format!("{what} is not canonical (not below L)"))
             })?;
         if scalar == EdScalar::ZERO {
@@ -367,9 +365,7 @@ impl Group for Ed25519Group {
     }
 
     fn hash_to_scalar(items: &[&[u8]]) -> Option<EdScalar> {
-        let digest = Zeroizing::new(<[u8; 64]>::from(
-            transcript::<Sha512>(items).finalize(),
-        ));
+        let digest = Zeroizing::new(<[u8; 64]>::from(transcript::<Sha512>(items).finalize()));
         let scalar = EdScalar::from_bytes_mod_order_wide(&digest);
         (scalar != EdScalar::ZERO).then_some(scalar)
     }
@@ -647,5 +643,277 @@ pub fn verify_dleq(
     match curve {
         Curve::Secp256k1 => dleq_verify::<Secp256k1Group>(public_key, base, y, proof, context),
         Curve::Ed25519 => dleq_verify::<Ed25519Group>(public_key, base, y, proof, context),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use curve25519_dalek::constants::EIGHT_TORSION;
+
+    use super::*;
+
+    const SECP_KEY: [u8; 32] = [7u8; 32];
+    const ED_SEED: [u8; 32] = [9u8; 32];
+
+    fn key(curve: Curve) -> [u8; 32] {
+        match curve {
+            Curve::Secp256k1 => SECP_KEY,
+            Curve::Ed25519 => ED_SEED,
+        }
+    }
+
+    fn public(curve: Curve, private_key: &[u8]) -> Vec<u8> {
+        match curve {
+            Curve::Secp256k1 => crate::secp256k1::public_key(private_key, true).unwrap(),
+            Curve::Ed25519 => crate::ed25519::public_key(private_key).unwrap().to_vec(),
+        }
+    }
+
+    /// `Ok(false)` or a malformed-proof error: anything but acceptance.
+    fn refused(result: Result<bool>) -> bool {
+        matches!(result, Ok(false) | Err(Error::InvalidSignature(_)))
+    }
+
+    #[test]
+    fn knowledge_round_trip_and_binding() {
+        for curve in Curve::ALL {
+            let (sk, pk) = (key(curve), public(curve, &key(curve)));
+            let proof = prove_knowledge(curve, &sk, b"nonce 1, verifier A").unwrap();
+            let point_len = if curve == Curve::Secp256k1 { 33 } else { 32 };
+            assert_eq!(proof.len(), point_len + 32);
+            assert!(verify_knowledge(curve, &pk, &proof, b"nonce 1, verifier A").unwrap());
+            assert!(!verify_knowledge(curve, &pk, &proof, b"nonce 2, verifier A").unwrap());
+            assert!(!verify_knowledge(curve, &pk, &proof, b"").unwrap());
+            let other = public(curve, &[3u8; 32]);
+            assert!(!verify_knowledge(curve, &other, &proof, b"nonce 1, verifier A").unwrap());
+            let again = prove_knowledge(curve, &sk, b"nonce 1, verifier A").unwrap();
+            assert_ne!(proof, again, "nonces are hedged with fresh randomness");
+            assert!(verify_knowledge(curve, &pk, &again, b"nonce 1, verifier A").unwrap());
+        }
+    }
+
+    #[test]
+    fn uncompressed_secp256k1_public_key_is_accepted() {
+        let proof = prove_knowledge(Curve::Secp256k1, &SECP_KEY, b"c").unwrap();
+        let full = crate::secp256k1::public_key(&SECP_KEY, false).unwrap();
+        assert!(verify_knowledge(Curve::Secp256k1, &full, &proof, b"c").unwrap());
+    }
+
+    #[test]
+    fn proofs_are_deterministic_given_the_randomness() {
+        let a = schnorr_prove::<Ed25519Group>(&ED_SEED, b"c", &[1; 32]).unwrap();
+        let b = schnorr_prove::<Ed25519Group>(&ED_SEED, b"c", &[1; 32]).unwrap();
+        let c = schnorr_prove::<Ed25519Group>(&ED_SEED, b"c", &[2; 32]).unwrap();
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+        let a = schnorr_prove::<Secp256k1Group>(&SECP_KEY, b"c", &[1; 32]).unwrap();
+        let b = schnorr_prove::<Secp256k1Group>(&SECP_KEY, b"c", &[1; 32]).unwrap();
+        assert_eq!(a, b);
+        // One randomness, two contexts: two nonces.
+        let d = schnorr_prove::<Secp256k1Group>(&SECP_KEY, b"d", &[1; 32]).unwrap();
+        assert_ne!(a[..33], d[..33]);
+    }
+
+    #[test]
+    fn ed25519_secret_scalar_is_the_rfc8032_one() {
+        let x = Ed25519Group::private_scalar(&ED_SEED).unwrap();
+        assert_eq!(
+            Ed25519Group::encode(&Ed25519Group::mul_base(&x)),
+            public(Curve::Ed25519, &ED_SEED)
+        );
+    }
+
+    #[test]
+    fn every_changed_byte_is_refused() {
+        for curve in Curve::ALL {
+            let (sk, pk) = (key(curve), public(curve, &key(curve)));
+            let proof = prove_knowledge(curve, &sk, b"ctx").unwrap();
+            let base = independent_base(curve, b"skms test base");
+            let (y, dleq) = prove_dleq(curve, &sk, &base, b"ctx").unwrap();
+            for mask in [0x01u8, 0x80] {
+                for i in 0..proof.len() {
+                    let mut bad = proof.clone();
+                    bad[i] ^= mask;
+                    assert!(
+                        refused(verify_knowledge(curve, &pk, &bad, b"ctx")),
+                        "{curve:?} {i}"
+                    );
+                }
+                for i in 0..dleq.len() {
+                    let mut bad = dleq.clone();
+                    bad[i] ^= mask;
+                    assert!(
+                        refused(verify_dleq(curve, &pk, &base, &y, &bad, b"ctx")),
+                        "{curve:?} {i}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn dleq_round_trip_and_binding() {
+        for curve in Curve::ALL {
+            let (sk, pk) = (key(curve), public(curve, &key(curve)));
+            let base = independent_base(curve, b"base one");
+            let other_base = independent_base(curve, b"base two");
+            let (y, proof) = prove_dleq(curve, &sk, &base, b"ctx").unwrap();
+            assert_eq!(proof.len(), 64);
+            assert!(verify_dleq(curve, &pk, &base, &y, &proof, b"ctx").unwrap());
+            assert!(!verify_dleq(curve, &pk, &base, &y, &proof, b"ctx2").unwrap());
+            assert!(!verify_dleq(curve, &pk, &other_base, &y, &proof, b"ctx").unwrap());
+            let other_sk = [5u8; 32];
+            let other_pk = public(curve, &other_sk);
+            assert!(!verify_dleq(curve, &other_pk, &base, &y, &proof, b"ctx").unwrap());
+            // Y of another key under the same base: same X, wrong Y.
+            let (other_y, _) = prove_dleq(curve, &other_sk, &base, b"ctx").unwrap();
+            assert!(!verify_dleq(curve, &pk, &base, &other_y, &proof, b"ctx").unwrap());
+            // Y is deterministic: x·H.
+            let (y2, proof2) = prove_dleq(curve, &sk, &base, b"ctx").unwrap();
+            assert_eq!(y, y2);
+            assert_ne!(proof, proof2);
+            // G itself as the base: Y = X.
+            let g = match curve {
+                Curve::Secp256k1 => Secp256k1Group::GENERATOR,
+                Curve::Ed25519 => Ed25519Group::GENERATOR,
+            };
+            let (y_g, proof_g) = prove_dleq(curve, &sk, g, b"ctx").unwrap();
+            assert_eq!(y_g, pk);
+            assert!(verify_dleq(curve, &pk, g, &y_g, &proof_g, b"ctx").unwrap());
+        }
+    }
+
+    #[test]
+    fn independent_bases() {
+        for curve in Curve::ALL {
+            let h = independent_base(curve, b"label");
+            assert_eq!(h, independent_base(curve, b"label"));
+            assert_ne!(h, independent_base(curve, b"label2"));
+            assert_ne!(h, independent_base(curve, b""));
+        }
+        let h = independent_base(Curve::Secp256k1, b"label");
+        assert_eq!(h[0], 2);
+        assert!(PublicKey::from_slice(&h).is_ok());
+        let h = independent_base(Curve::Ed25519, b"label");
+        let point = Ed25519Group::decode(&h, "base", Error::InvalidInput, true).unwrap();
+        assert!(!point.is_identity());
+        assert_ne!(h, Ed25519Group::GENERATOR);
+    }
+
+    #[test]
+    fn malformed_proofs_are_errors() {
+        let pk = public(Curve::Ed25519, &ED_SEED);
+        let proof = prove_knowledge(Curve::Ed25519, &ED_SEED, b"c").unwrap();
+        let sig = |r: Result<bool>| matches!(r, Err(Error::InvalidSignature(_)));
+        assert!(sig(verify_knowledge(
+            Curve::Ed25519,
+            &pk,
+            &proof[..63],
+            b"c"
+        )));
+        let mut zero_s = proof.clone();
+        zero_s[32..].fill(0);
+        assert!(sig(verify_knowledge(Curve::Ed25519, &pk, &zero_s, b"c")));
+        let mut big_s = proof.clone();
+        big_s[32..].fill(0xff);
+        assert!(sig(verify_knowledge(Curve::Ed25519, &pk, &big_s, b"c")));
+        let mut small_v = proof.clone();
+        small_v[..32].copy_from_slice(&EIGHT_TORSION[1].compress().to_bytes());
+        assert!(sig(verify_knowledge(Curve::Ed25519, &pk, &small_v, b"c")));
+
+        let pk = public(Curve::Secp256k1, &SECP_KEY);
+        let proof = prove_knowledge(Curve::Secp256k1, &SECP_KEY, b"c").unwrap();
+        let mut zero_s = proof.clone();
+        zero_s[33..].fill(0);
+        assert!(sig(verify_knowledge(Curve::Secp256k1, &pk, &zero_s, b"c")));
+        let mut n_s = proof.clone();
+        n_s[33..].copy_from_slice(&SECP256K1_N);
+        assert!(sig(verify_knowledge(Curve::Secp256k1, &pk, &n_s, b"c")));
+        let mut bad_v = proof.clone();
+        bad_v[0] = 4;
+        assert!(sig(verify_knowledge(Curve::Secp256k1, &pk, &bad_v, b"c")));
+        let (y, dleq) = prove_dleq(Curve::Secp256k1, &SECP_KEY, &pk, b"c").unwrap();
+        let mut zero_c = dleq.clone();
+        zero_c[..32].fill(0);
+        assert!(sig(verify_dleq(
+            Curve::Secp256k1,
+            &pk,
+            &pk,
+            &y,
+            &zero_c,
+            b"c"
+        )));
+    }
+
+    #[test]
+    fn malformed_keys_and_points_are_errors() {
+        let key_err = |r: Result<bool>| matches!(r, Err(Error::InvalidKey(_)));
+        let input_err = |r: Result<bool>| matches!(r, Err(Error::InvalidInput(_)));
+        let ed = Curve::Ed25519;
+        let proof = prove_knowledge(ed, &ED_SEED, b"").unwrap();
+        let pk = public(ed, &ED_SEED);
+        let identity = EdwardsPoint::default().compress().to_bytes();
+        let torsion = EIGHT_TORSION[1].compress().to_bytes();
+        let a = CompressedEdwardsY(pk[..].try_into().unwrap())
+            .decompress()
+            .unwrap();
+        let mixed = (a + EIGHT_TORSION[1]).compress().to_bytes();
+        // y = p (non-canonical encoding of y = 0).
+        let mut non_canonical = [0xffu8; 32];
+        non_canonical[0] = 0xed;
+        non_canonical[31] = 0x7f;
+        for bad in [
+            &identity[..],
+            &torsion,
+            &mixed,
+            &non_canonical,
+            &pk[..31],
+            &[2u8; 32],
+        ] {
+            assert!(key_err(verify_knowledge(ed, bad, &proof, b"")), "{bad:?}");
+        }
+        let base = independent_base(ed, b"b");
+        let (y, dleq) = prove_dleq(ed, &ED_SEED, &base, b"").unwrap();
+        for bad in [&identity[..], &torsion, &mixed, &non_canonical] {
+            assert!(input_err(verify_dleq(ed, &pk, bad, &y, &dleq, b"")));
+            assert!(input_err(verify_dleq(ed, &pk, &base, bad, &dleq, b"")));
+            assert!(matches!(
+                prove_dleq(ed, &ED_SEED, bad, b""),
+                Err(Error::InvalidInput(_))
+            ));
+        }
+        assert!(matches!(
+            prove_knowledge(ed, &ED_SEED[..31], b""),
+            Err(Error::InvalidKey(_))
+        ));
+        let secp = Curve::Secp256k1;
+        for bad in [&[0u8; 32][..], &SECP256K1_N, &[1u8; 31]] {
+            assert!(matches!(
+                prove_knowledge(secp, bad, b""),
+                Err(Error::InvalidKey(_))
+            ));
+        }
+        let proof = prove_knowledge(secp, &SECP_KEY, b"").unwrap();
+        assert!(key_err(verify_knowledge(secp, &[5u8; 33], &proof, b"")));
+        assert!(key_err(verify_knowledge(secp, &[2u8; 32], &proof, b"")));
+        assert!(matches!(Curve::parse("p256"), Err(Error::InvalidInput(_))));
+    }
+
+    #[test]
+    fn reduction_mod_n() {
+        assert_eq!(reduce_mod_n(SECP256K1_N), [0u8; 32]);
+        let mut n_plus_5 = SECP256K1_N;
+        n_plus_5[31] += 5;
+        let mut five = [0u8; 32];
+        five[31] = 5;
+        assert_eq!(reduce_mod_n(n_plus_5), five);
+        let max = reduce_mod_n([0xff; 32]);
+        // 2^256 - 1 - n = 0x1_4551231950b75fc4_402da1732fc9bebe
+        assert_eq!(
+            hex::encode(max),
+            "000000000000000000000000000000014551231950b75fc4402da1732fc9bebe"
+        );
+        let below = [0x11u8; 32];
+        assert_eq!(reduce_mod_n(below), below);
     }
 }

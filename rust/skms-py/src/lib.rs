@@ -18,6 +18,7 @@ mod gil;
 mod hashes;
 mod secp256k1;
 mod secret;
+mod zkp;
 
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -32,6 +33,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     bitcoin::register(m)?;
     ethereum::register(m)?;
     falcon::register(m)?;
+    zkp::register(m)?;
     Ok(())
 }
 
