@@ -62,12 +62,41 @@ class UnsupportedOperation(SKMSError):
     """A well-formed request the algorithm cannot do, such as hardened public derivation."""
 
 
+class NotFound(SKMSError):
+    """The key, version or other object does not exist (or is not visible to the caller)."""
+
+
+class Conflict(SKMSError):
+    """The object already exists, or changed concurrently: retry with fresh state."""
+
+
+class InvalidState(SKMSError):
+    """The operation is not allowed in the key's (or version's) current state."""
+
+
+class PolicyViolation(SKMSError):
+    """The key's policy forbids the operation (not exportable, version below the minimum, expired…)."""
+
+
+class Sealed(SKMSError):
+    """The store is sealed: unseal it before using keys."""
+
+
+class UnsealFailed(SKMSError):
+    """The passphrase, shares or key file do not open the root key."""
+
+
+class StorageError(SKMSError):
+    """The store could not be reached or refused the write; nothing was acknowledged."""
+
+
 class InternalError(SKMSError):
     """A bug in SKMS itself (for example a panic caught in the native core)."""
 
 
 __all__ = [
     "AlgorithmNotAllowed",
+    "Conflict",
     "IntegrityError",
     "InternalError",
     "InvalidAddress",
@@ -78,8 +107,14 @@ __all__ = [
     "InvalidMnemonic",
     "InvalidPath",
     "InvalidSignature",
+    "InvalidState",
     "InvalidType",
+    "NotFound",
+    "PolicyViolation",
     "SKMSError",
+    "Sealed",
+    "StorageError",
     "UnknownAlgorithm",
+    "UnsealFailed",
     "UnsupportedOperation",
 ]

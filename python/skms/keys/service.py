@@ -1,0 +1,789 @@
+"""KeyService: every lifecycle and cryptographic operation on keys and wallets.
+
+The API, the CLI and later interfaces call this one object. It checks the
+key's state and policy, picks the version (new operations use the newest
+enabled, unexpired version; decrypt and verify accept any enabled version not
+below the minimum), keeps decrypted material in a bounded TTL cache, and writes
+through a :class:`~skms.storage.KeyStore`.
+
+Authorization and audit hook in through :class:`Guard` (allow-all until the
+security layer replaces it), so every interface gets the same answer.
+"""
+
+import asyncio
+import base64
+import hashlib
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from skms._native import SecretBytes
+from skms.crypto import registry
+from skms.crypto.keys import (
+    AeadKey,
+    DecryptingKey,
+    KemPrivateKey,
+    Key,
+    MacKey,
+    PrivateKey,
+    SigningKey,
+    VerifyingKey,
+)
+from skms.crypto.registry import CryptoPolicy, Purpose
+from skms.errors import (
+    Conflict,
+    InvalidInput,
+    InvalidSignature,
+    InvalidState,
+    NotFound,
+    PolicyViolation,
+    UnsupportedOperation,
+)
+from skms.keys import envelope
+from skms.keys.cache import TtlCache
+from skms.keys.model import (
+    KeyPolicy,
+    KeyState,
+    check_labels,
+    check_name,
+    check_transition,
+    check_usable,
+    decode_versioned,
+    encode_versioned,
+)
+from skms.keys.seal import Sealer
+from skms.storage import open_store
+from skms.storage.base import KeyFilter, KeyRecord, KeyStore, VersionRecord
+
+WALLET_TYPE = "hd-wallet"
+UNSET: Any = object()
+MAX_LIST = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class VersionInfo:
+    version: int
+    created_at: float
+    state: str
+    expires_at: float | None
+    public_key: bytes | None
+
+
+@dataclass(frozen=True, slots=True)
+class KeyInfo:
+    """Metadata and public keys of a key: never secret material."""
+
+    id: str
+    tenant: str
+    name: str
+    type: str
+    purpose: str
+    labels: dict[str, str]
+    policy: dict[str, Any]
+    state: str
+    latest_version: int
+    min_version: int
+    created_at: float
+    updated_at: float
+    deletion_at: float | None
+    destroyed_at: float | None
+    versions: tuple[VersionInfo, ...]
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class _Cached:
+    """A key's metadata as the hot path needs it."""
+
+    record: KeyRecord
+    versions: dict[int, VersionRecord]
+    newest: int | None  # the newest enabled version
+
+
+class Guard:
+    """Authorization and audit seam. The security layer subclasses it."""
+
+    async def check(self, principal: object, action: str, tenant: str, resource: str) -> None:
+        return None
+
+
+def _now() -> float:
+    return time.time()
+
+
+def _purpose_for(alg: registry.Algorithm, purpose: str | None) -> str:
+    if purpose is None:
+        if len(alg.purposes) == 1:
+            return next(iter(alg.purposes)).value
+        return Purpose.SIGN.value if Purpose.SIGN in alg.purposes else sorted(alg.purposes)[0].value
+    if purpose not in {p.value for p in alg.purposes}:
+        allowed = ", ".join(sorted(p.value for p in alg.purposes))
+        raise InvalidInput(f"a {alg.id} key cannot have purpose {purpose!r} (allowed: {allowed})")
+    return purpose
+
+
+def _public_bytes(key: Key, alg: registry.Algorithm) -> bytes | None:
+    if not isinstance(key, PrivateKey):
+        return None
+    exported = key.public_key().export("spki-der" if alg.family == "rsa" else "raw")
+    assert isinstance(exported, bytes)
+    return exported
+
+
+def _info(record: KeyRecord, versions: Sequence[VersionRecord]) -> KeyInfo:
+    return KeyInfo(
+        id=record.id, tenant=record.tenant, name=record.name, type=record.type, purpose=record.purpose,
+        labels=dict(record.labels), policy=dict(record.policy), state=record.state,
+        latest_version=record.latest_version, min_version=record.min_version, created_at=record.created_at,
+        updated_at=record.updated_at, deletion_at=record.deletion_at, destroyed_at=record.destroyed_at,
+        versions=tuple(VersionInfo(v.version, v.created_at, v.state, v.expires_at, v.public_key) for v in versions),
+        meta=dict(record.meta),
+    )  # fmt: skip
+
+
+class KeyService:
+    def __init__(
+        self,
+        store: KeyStore,
+        *,
+        crypto_policy: CryptoPolicy | None = None,
+        guard: Guard | None = None,
+        material_ttl: float = 300.0,
+        material_entries: int = 10_000,
+        metadata_ttl: float = 1.0,
+        clock: Callable[[], float] = _now,
+    ) -> None:
+        self.store = store
+        self.sealer = Sealer(store)
+        self.crypto_policy = crypto_policy or registry.DEFAULT_POLICY
+        self.guard = guard or Guard()
+        self.clock = clock
+        self._materials: TtlCache[Any] = TtlCache(material_entries, material_ttl)
+        self._deks: TtlCache[SecretBytes] = TtlCache(material_entries, material_ttl)
+        self._meta: TtlCache[_Cached] = TtlCache(material_entries, metadata_ttl)
+        self.sealer.on_seal.append(self.purge)
+        #: Called with (tenant, name) after every write: cross-node invalidation hooks in here.
+        self.on_change: list[Callable[[str, str], None]] = []
+
+    @classmethod
+    async def open(cls, url: str, **options: Any) -> "KeyService":
+        store = open_store(url)
+        await store.open()
+        return cls(store, **options)
+
+    async def close(self) -> None:
+        self.purge()
+        await self.store.close()
+
+    def purge(self) -> None:
+        """Drops every decrypted secret held by this process."""
+        self._materials.clear()
+        self._deks.clear()
+        self._meta.clear()
+
+    def invalidate(self, tenant: str, name: str) -> None:
+        """Forgets cached metadata of one key (after a write here or on another node)."""
+        cached = self._meta.get((tenant, name))
+        self._meta.pop((tenant, name))
+        if cached is not None:
+            key_id = cached.record.id
+            self._materials.pop_where(lambda k: isinstance(k, tuple) and k[0] == key_id)
+
+    def _changed(self, tenant: str, name: str) -> None:
+        self.invalidate(tenant, name)
+        for hook in self.on_change:
+            hook(tenant, name)
+
+    # -- reading ------------------------------------------------------------------------------
+
+    async def _load(self, tenant: str, name: str) -> _Cached:
+        cached = self._meta.get((tenant, name))
+        if cached is not None:
+            return cached
+        record = await self.store.get_key(tenant, name)
+        versions = {v.version: v for v in await self.store.get_versions(record.id)}
+        enabled = [v for v in versions.values() if v.state == "enabled"]
+        newest = max((v.version for v in enabled), default=None)
+        cached = _Cached(record, versions, newest)
+        self._meta.put((tenant, name), cached)
+        return cached
+
+    def _dek(self, record: KeyRecord) -> SecretBytes:
+        cache_key = (record.id, record.root_id, "dek")
+        dek = self._deks.get(cache_key)
+        if dek is None:
+            root = self.sealer.root_for(record.root_id)
+            dek = envelope.unwrap_dek(root, record.root_id, record.tenant, record.id, record.wrapped_dek)
+            self._deks.put(cache_key, dek)
+        return dek
+
+    def _material(self, record: KeyRecord, version: VersionRecord) -> SecretBytes:
+        if version.material is None:
+            raise InvalidState(f"version {version.version} of {record.name!r} is destroyed")
+        return envelope.decrypt_material(
+            self._dek(record), record.tenant, record.id, version.version, record.type, record.purpose, version.material
+        )
+
+    def _key_object(self, cached: _Cached, version: int) -> Any:
+        record = cached.record
+        obj = self._materials.get((record.id, version))
+        if obj is not None:
+            return obj
+        v = cached.versions.get(version)
+        if v is None:
+            raise NotFound(f"{record.name!r} has no version {version}")
+        material = self._material(record, v)
+        if record.type == WALLET_TYPE:
+            from skms.keys import wallets
+
+            obj = wallets.WalletRoot.from_material(material, record.meta)
+        else:
+            alg = registry.get(record.type)
+            obj = alg.key_class.load(material, alg.storage_format)
+        self._materials.put((record.id, version), obj)
+        return obj
+
+    def _for_protect(self, cached: _Cached, operation: str) -> int:
+        record = cached.record
+        check_usable(record.state, operation, record.deletion_at is not None)
+        version = cached.newest
+        if version is None:
+            raise InvalidState(f"{record.name!r} has no enabled version")
+        expires = cached.versions[version].expires_at
+        if expires is not None and expires <= self.clock():
+            raise PolicyViolation(
+                f"the newest version ({version}) of {record.name!r} expired; rotate the key to {operation} again"
+            )
+        return version
+
+    def _for_process(self, cached: _Cached, version: int, operation: str) -> None:
+        record = cached.record
+        check_usable(record.state, operation, record.deletion_at is not None)
+        if version < record.min_version:
+            raise PolicyViolation(
+                f"version {version} of {record.name!r} is below the minimum version {record.min_version}"
+            )
+        v = cached.versions.get(version)
+        if v is None:
+            raise NotFound(f"{record.name!r} has no version {version}")
+        if v.state != "enabled":
+            raise InvalidState(f"version {version} of {record.name!r} is {v.state}")
+
+    def _require(self, cached: _Cached, cls: type | tuple[type, ...], operation: str) -> None:
+        record = cached.record
+        if record.type == WALLET_TYPE:
+            raise UnsupportedOperation(f"{record.name!r} is a wallet: use the wallet operations")
+        key_class = registry.get(record.type).key_class
+        if not ((isinstance(cls, tuple) and any(issubclass(key_class, c) for c in cls)) or
+                (not isinstance(cls, tuple) and issubclass(key_class, cls))):  # fmt: skip
+            raise UnsupportedOperation(f"a {record.type} key cannot {operation}")
+
+    async def get_key(self, tenant: str, name: str, principal: object = None) -> KeyInfo:
+        await self.guard.check(principal, "key:Get", tenant, name)
+        record = await self.store.get_key(tenant, name)
+        return _info(record, await self.store.get_versions(record.id))
+
+    async def list_keys(
+        self,
+        tenant: str,
+        *,
+        type: str | None = None,
+        state: str | None = None,
+        prefix: str | None = None,
+        labels: dict[str, str] | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+        principal: object = None,
+    ) -> tuple[list[KeyInfo], str | None]:
+        await self.guard.check(principal, "key:List", tenant, prefix or "*")
+        if not isinstance(limit, int) or not 1 <= limit <= MAX_LIST:
+            raise InvalidInput(f"limit must be 1 to {MAX_LIST}, got {limit!r}")
+        page, nxt = await self.store.list_keys(tenant, KeyFilter(type, state, prefix, labels or {}), limit, cursor)
+        return [_info(r, await self.store.get_versions(r.id)) for r in page], nxt
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    def _new_version(
+        self, record: KeyRecord, number: int, material: bytes, public_key: bytes | None, now: float
+    ) -> VersionRecord:
+        ttl = record.policy.get("version_ttl")
+        blob = envelope.encrypt_material(
+            self._dek(record), record.tenant, record.id, number, record.type, record.purpose, material
+        )
+        return VersionRecord(record.id, number, now, "enabled", blob, public_key, None if not ttl else now + ttl)
+
+    async def create_key(
+        self,
+        tenant: str,
+        name: str,
+        type: str,
+        *,
+        purpose: str | None = None,
+        labels: dict[str, str] | None = None,
+        policy: dict[str, Any] | None = None,
+        state: str = KeyState.ACTIVE,
+        principal: object = None,
+    ) -> KeyInfo:
+        """A new key with version 1 (generated here; its material never leaves unprotected)."""
+        await self.guard.check(principal, "key:Create", tenant, name)
+        if type == WALLET_TYPE:
+            raise InvalidInput("create wallets with create_wallet")
+        alg = self.crypto_policy.check(type)
+        key = alg.key_class.generate()
+        material = key.export(alg.storage_format)
+        assert isinstance(material, bytes)
+        return await self._insert(
+            tenant, name, type, _purpose_for(alg, purpose), labels, policy, state, material, _public_bytes(key, alg)
+        )
+
+    async def _insert(
+        self,
+        tenant: str,
+        name: str,
+        type: str,
+        purpose: str,
+        labels: dict[str, str] | None,
+        policy: dict[str, Any] | None,
+        state: str,
+        material: bytes,
+        public_key: bytes | None,
+        meta: dict[str, Any] | None = None,
+    ) -> KeyInfo:
+        check_name(name)
+        labels = check_labels(labels)
+        pol = KeyPolicy.from_dict(policy)
+        if state not in (KeyState.ACTIVE, KeyState.PRE_ACTIVE):
+            raise InvalidInput(f"a new key is active or pre-active, not {state!r}")
+        root, root_id = self.sealer.root()
+        now = self.clock()
+        key_id = str(uuid.uuid4())
+        dek = envelope.new_dek()
+        record = KeyRecord(
+            id=key_id, tenant=tenant, name=name, type=type, purpose=purpose, labels=labels, policy=pol.to_dict(),
+            state=str(state), latest_version=1, min_version=1, created_at=now, updated_at=now,
+            wrapped_dek=envelope.wrap_dek(root, root_id, tenant, key_id, dek), root_id=root_id,
+            next_rotation_at=None if not pol.rotation_period else now + pol.rotation_period, meta=meta or {},
+        )  # fmt: skip
+        self._deks.put((key_id, root_id, "dek"), dek)
+        version = self._new_version(record, 1, material, public_key, now)
+        await self.store.create_key(record, [version])
+        self._changed(tenant, name)
+        return _info(record, [version])
+
+    async def update_key(
+        self,
+        tenant: str,
+        name: str,
+        *,
+        labels: dict[str, str] | None = UNSET,
+        policy: dict[str, Any] | None = UNSET,
+        min_version: int = UNSET,
+        principal: object = None,
+    ) -> KeyInfo:
+        """Changes labels, policy (merged) and the minimum decryption/verification version."""
+        await self.guard.check(principal, "key:Update", tenant, name)
+        record = await self.store.get_key(tenant, name)
+        if record.state == KeyState.DESTROYED:
+            raise InvalidState(f"{name!r} is destroyed")
+        changes: dict[str, Any] = {}
+        if labels is not UNSET:
+            changes["labels"] = check_labels(labels)
+        if policy is not UNSET:
+            merged = KeyPolicy.from_dict({**record.policy, **(policy or {})})
+            changes["policy"] = merged.to_dict()
+            if merged.rotation_period != record.policy.get("rotation_period"):
+                changes["next_rotation_at"] = (
+                    None if not merged.rotation_period else self.clock() + merged.rotation_period
+                )
+        if min_version is not UNSET:
+            if not isinstance(min_version, int) or isinstance(min_version, bool) or min_version < 1:
+                raise InvalidInput(f"min_version must be a positive integer, got {min_version!r}")
+            if min_version > record.latest_version:
+                raise InvalidInput(f"min_version {min_version} is above the latest version {record.latest_version}")
+            changes["min_version"] = min_version
+        updated = await self.store.update_key(replace(record, updated_at=self.clock(), **changes))
+        self._changed(tenant, name)
+        return _info(updated, await self.store.get_versions(updated.id))
+
+    async def rotate_key(self, tenant: str, name: str, principal: object = None) -> KeyInfo:
+        await self.guard.check(principal, "key:Rotate", tenant, name)
+        record = await self.store.get_key(tenant, name)
+        return await self._rotate(record, expected_latest=None)
+
+    async def _rotate(self, record: KeyRecord, expected_latest: int | None) -> KeyInfo:
+        if record.type == WALLET_TYPE:
+            raise UnsupportedOperation("a wallet cannot be rotated: its addresses come from its one root")
+        if record.state not in (KeyState.ACTIVE, KeyState.PRE_ACTIVE, KeyState.SUSPENDED):
+            raise InvalidState(f"a {record.state} key cannot be rotated")
+        alg = registry.get(record.type)
+        key = alg.key_class.generate()
+        material = key.export(alg.storage_format)
+        assert isinstance(material, bytes)
+        public = _public_bytes(key, alg)
+        now = self.clock()
+        self.sealer.root()
+
+        def make(current: KeyRecord, number: int) -> VersionRecord:
+            return self._new_version(current, number, material, public, now)
+
+        updated, _ = await self.store.add_version(record.id, make, expected_latest)
+        self._changed(record.tenant, record.name)
+        return _info(updated, await self.store.get_versions(updated.id))
+
+    async def set_state(self, tenant: str, name: str, state: str, principal: object = None) -> KeyInfo:
+        """Activates, suspends or marks compromised (KMIP / SP 800-57 transitions)."""
+        await self.guard.check(principal, "key:SetState", tenant, name)
+        record = await self.store.get_key(tenant, name)
+        target = check_transition(record.state, state)
+        updated = await self.store.update_key(replace(record, state=str(target), updated_at=self.clock()))
+        self._changed(tenant, name)
+        return _info(updated, await self.store.get_versions(updated.id))
+
+    async def schedule_deletion(
+        self, tenant: str, name: str, window: int | None = None, principal: object = None
+    ) -> KeyInfo:
+        """Destruction after the waiting period (the policy's, default 7 days); cancellable until then."""
+        await self.guard.check(principal, "key:ScheduleDeletion", tenant, name)
+        record = await self.store.get_key(tenant, name)
+        if record.state == KeyState.DESTROYED:
+            raise InvalidState(f"{name!r} is already destroyed")
+        if record.deletion_at is not None:
+            raise InvalidState(f"{name!r} is already scheduled for deletion")
+        if window is None:
+            window = int(record.policy.get("deletion_window", KeyPolicy().deletion_window))
+        KeyPolicy(deletion_window=window).validate()
+        updated = await self.store.update_key(
+            replace(record, deletion_at=self.clock() + window, updated_at=self.clock())
+        )
+        self._changed(tenant, name)
+        if window == 0:
+            return await self._destroy(updated)
+        return _info(updated, await self.store.get_versions(updated.id))
+
+    async def cancel_deletion(self, tenant: str, name: str, principal: object = None) -> KeyInfo:
+        await self.guard.check(principal, "key:CancelDeletion", tenant, name)
+        record = await self.store.get_key(tenant, name)
+        if record.state == KeyState.DESTROYED:
+            raise InvalidState(f"{name!r} is destroyed: too late to cancel")
+        if record.deletion_at is None:
+            raise InvalidState(f"{name!r} is not scheduled for deletion")
+        updated = await self.store.update_key(replace(record, deletion_at=None, updated_at=self.clock()))
+        self._changed(tenant, name)
+        return _info(updated, await self.store.get_versions(updated.id))
+
+    async def _destroy(self, record: KeyRecord) -> KeyInfo:
+        versions = await self.store.get_versions(record.id)
+        await self.store.destroy_versions(record.id, [v.version for v in versions])
+        now = self.clock()
+        updated = await self.store.update_key(
+            replace(record, state=str(KeyState.DESTROYED), destroyed_at=now, updated_at=now, next_rotation_at=None)
+        )
+        self._changed(record.tenant, record.name)
+        return _info(updated, await self.store.get_versions(record.id))
+
+    async def trim_versions(self, tenant: str, name: str, principal: object = None) -> KeyInfo:
+        """Destroys the material of every version below the minimum version."""
+        await self.guard.check(principal, "key:Trim", tenant, name)
+        record = await self.store.get_key(tenant, name)
+        below = [v.version for v in await self.store.get_versions(record.id) if v.version < record.min_version]
+        if below:
+            await self.store.destroy_versions(record.id, below)
+        self._changed(tenant, name)
+        return _info(record, await self.store.get_versions(record.id))
+
+    async def run_due(self, limit: int = 500) -> dict[str, int]:
+        """Rotates keys whose period elapsed and destroys keys whose deletion window ended.
+
+        Safe on several nodes at once: a rotation applies only if the version it saw is still the
+        latest, so each due rotation happens once.
+        """
+        now = self.clock()
+        done = {"rotated": 0, "destroyed": 0}
+        for record in await self.store.due_keys(now, limit):
+            try:
+                if record.deletion_at is not None and record.deletion_at <= now:
+                    await self._destroy(record)
+                    done["destroyed"] += 1
+                elif record.next_rotation_at is not None and record.next_rotation_at <= now:
+                    await self._rotate(record, expected_latest=record.latest_version)
+                    done["rotated"] += 1
+            except Conflict:
+                continue  # another node did it
+        return done
+
+    # -- crypto operations ---------------------------------------------------------------------
+
+    async def encrypt(
+        self, tenant: str, name: str, plaintext: bytes, associated_data: bytes = b"", principal: object = None
+    ) -> tuple[str, int]:
+        await self.guard.check(principal, "key:Encrypt", tenant, name)
+        cached = await self._load(tenant, name)
+        self._require(cached, (AeadKey, DecryptingKey), "encrypt")
+        version = self._for_protect(cached, "encrypt")
+        key = self._key_object(cached, version)
+        if isinstance(key, AeadKey):
+            data = key.encrypt(plaintext, associated_data)
+        else:
+            if associated_data:
+                raise InvalidInput("RSA-OAEP encryption takes no associated data")
+            data = key.public_key().encrypt(plaintext)
+        return encode_versioned(version, data), version
+
+    async def decrypt(
+        self, tenant: str, name: str, ciphertext: str, associated_data: bytes = b"", principal: object = None
+    ) -> bytes:
+        await self.guard.check(principal, "key:Decrypt", tenant, name)
+        version, data = decode_versioned(ciphertext)
+        cached = await self._load(tenant, name)
+        self._require(cached, (AeadKey, DecryptingKey), "decrypt")
+        self._for_process(cached, version, "decrypt")
+        key = self._key_object(cached, version)
+        if isinstance(key, AeadKey):
+            return key.decrypt(data, associated_data)
+        return key.decrypt(data)  # type: ignore[no-any-return]
+
+    async def rewrap(
+        self, tenant: str, name: str, ciphertext: str, associated_data: bytes = b"", principal: object = None
+    ) -> tuple[str, int]:
+        """Decrypts with the version that made ``ciphertext`` and encrypts with the newest one."""
+        plaintext = await self.decrypt(tenant, name, ciphertext, associated_data, principal)
+        return await self.encrypt(tenant, name, plaintext, associated_data, principal)
+
+    async def datakey(
+        self, tenant: str, name: str, size: int = 32, associated_data: bytes = b"", principal: object = None
+    ) -> tuple[SecretBytes, str, int]:
+        """A fresh data key, and the same encrypted under this key (envelope encryption for callers)."""
+        if size not in (16, 24, 32, 64):
+            raise InvalidInput(f"data keys are 16, 24, 32 or 64 bytes, not {size}")
+        plaintext = SecretBytes.random(size)
+        text, version = await self.encrypt(tenant, name, plaintext.expose_secret(), associated_data, principal)
+        return plaintext, text, version
+
+    async def sign(
+        self, tenant: str, name: str, message: bytes, *, prehashed: bool = False, principal: object = None
+    ) -> tuple[str, int]:
+        await self.guard.check(principal, "key:Sign", tenant, name)
+        cached = await self._load(tenant, name)
+        self._require(cached, SigningKey, "sign")
+        version = self._for_protect(cached, "sign")
+        key = self._key_object(cached, version)
+        if prehashed:
+            if not hasattr(key, "sign_digest"):
+                raise UnsupportedOperation(f"{cached.record.type} keys sign messages, not digests")
+            return encode_versioned(version, key.sign_digest(message)), version
+        return encode_versioned(version, key.sign(message)), version
+
+    async def verify(
+        self,
+        tenant: str,
+        name: str,
+        message: bytes,
+        signature: str,
+        *,
+        prehashed: bool = False,
+        principal: object = None,
+    ) -> bool:
+        await self.guard.check(principal, "key:Verify", tenant, name)
+        version, data = decode_versioned(signature, "signature")
+        cached = await self._load(tenant, name)
+        self._require(cached, SigningKey, "verify")
+        self._for_process(cached, version, "verify")
+        public: VerifyingKey = self._key_object(cached, version).public_key()
+        try:
+            if prehashed:
+                if not hasattr(public, "verify_digest"):
+                    raise UnsupportedOperation(f"{cached.record.type} keys verify messages, not digests")
+                return bool(public.verify_digest(message, data))
+            return public.verify(message, data)
+        except InvalidSignature:
+            return False
+
+    async def mac(self, tenant: str, name: str, data: bytes, principal: object = None) -> tuple[str, int]:
+        await self.guard.check(principal, "key:Mac", tenant, name)
+        cached = await self._load(tenant, name)
+        self._require(cached, MacKey, "mac")
+        version = self._for_protect(cached, "mac")
+        return encode_versioned(version, self._key_object(cached, version).mac(data)), version
+
+    async def verify_mac(self, tenant: str, name: str, data: bytes, tag: str, principal: object = None) -> bool:
+        await self.guard.check(principal, "key:VerifyMac", tenant, name)
+        version, raw = decode_versioned(tag, "tag")
+        cached = await self._load(tenant, name)
+        self._require(cached, MacKey, "verify_mac")
+        self._for_process(cached, version, "verify_mac")
+        return bool(self._key_object(cached, version).verify(data, raw))
+
+    async def encapsulate(self, tenant: str, name: str, principal: object = None) -> tuple[SecretBytes, str, int]:
+        await self.guard.check(principal, "key:Encapsulate", tenant, name)
+        cached = await self._load(tenant, name)
+        self._require(cached, KemPrivateKey, "encapsulate")
+        version = self._for_protect(cached, "encapsulate")
+        shared, ciphertext = self._key_object(cached, version).public_key().encapsulate()
+        return shared, encode_versioned(version, ciphertext), version
+
+    async def decapsulate(self, tenant: str, name: str, ciphertext: str, principal: object = None) -> SecretBytes:
+        await self.guard.check(principal, "key:Decapsulate", tenant, name)
+        version, data = decode_versioned(ciphertext)
+        cached = await self._load(tenant, name)
+        self._require(cached, KemPrivateKey, "decapsulate")
+        self._for_process(cached, version, "decapsulate")
+        return self._key_object(cached, version).decapsulate(data)  # type: ignore[no-any-return]
+
+    async def public_key(self, tenant: str, name: str, version: int | None = None, principal: object = None) -> Any:
+        """The public key object of a version (the newest by default)."""
+        await self.guard.check(principal, "key:Get", tenant, name)
+        cached = await self._load(tenant, name)
+        number = version or cached.newest or cached.record.latest_version
+        v = cached.versions.get(number)
+        if v is None or v.public_key is None:
+            raise UnsupportedOperation(f"{name!r} has no public key for version {number}")
+        alg = registry.get(cached.record.type)
+        assert alg.public_class is not None
+        return alg.public_class.load(v.public_key, "spki-der" if alg.family == "rsa" else "raw")
+
+    # -- material in and out -------------------------------------------------------------------
+
+    async def _raw_material(self, tenant: str, name: str, version: int | None) -> tuple[KeyRecord, int, SecretBytes]:
+        cached = await self._load(tenant, name)
+        number = version or cached.newest
+        if number is None:
+            raise InvalidState(f"{name!r} has no enabled version")
+        v = cached.versions.get(number)
+        if v is None:
+            raise NotFound(f"{name!r} has no version {number}")
+        return cached.record, number, self._material(cached.record, v)
+
+    async def insert_material(
+        self,
+        tenant: str,
+        name: str,
+        type: str,
+        material: SecretBytes,
+        *,
+        purpose: str | None = None,
+        labels: dict[str, str] | None = None,
+        policy: dict[str, Any] | None = None,
+        state: str = KeyState.ACTIVE,
+        meta: dict[str, Any] | None = None,
+    ) -> KeyInfo:
+        """Stores existing material as a new key (BYOK import and restore use this)."""
+        if type == WALLET_TYPE:
+            from skms.keys import wallets
+
+            root = wallets.WalletRoot.from_material(material, meta or {})
+            return await self._insert(
+                tenant, name, type, "derive", labels, policy, state, material.expose_secret(), None, root.meta()
+            )
+        alg = self.crypto_policy.check(type)
+        key = alg.key_class.load(material, alg.storage_format)
+        canonical = key.export(alg.storage_format)
+        assert isinstance(canonical, bytes)
+        return await self._insert(
+            tenant, name, type, _purpose_for(alg, purpose), labels, policy, state, canonical, _public_bytes(key, alg)
+        )
+
+    # -- wallets ---------------------------------------------------------------------------------
+
+    async def create_wallet(
+        self,
+        tenant: str,
+        name: str,
+        *,
+        words: int = 24,
+        passphrase: str = "",
+        language: str = "english",
+        labels: dict[str, str] | None = None,
+        policy: dict[str, Any] | None = None,
+        principal: object = None,
+    ) -> tuple[KeyInfo, str]:
+        """A new HD wallet. Returns its metadata and the mnemonic, shown this once."""
+        from skms.keys import wallets
+
+        await self.guard.check(principal, "wallet:Create", tenant, name)
+        root, phrase = wallets.WalletRoot.generate(words, passphrase, language)
+        info = await self._insert(
+            tenant, name, WALLET_TYPE, "derive", labels, policy, KeyState.ACTIVE, root.material().expose_secret(),
+            None, root.meta(),
+        )  # fmt: skip
+        return info, phrase
+
+    async def import_wallet(
+        self,
+        tenant: str,
+        name: str,
+        *,
+        phrase: str | None = None,
+        passphrase: str = "",
+        seed: bytes | None = None,
+        labels: dict[str, str] | None = None,
+        policy: dict[str, Any] | None = None,
+        principal: object = None,
+    ) -> KeyInfo:
+        from skms.keys import wallets
+
+        await self.guard.check(principal, "wallet:Create", tenant, name)
+        root = wallets.WalletRoot.from_phrase(phrase, passphrase) if phrase is not None else None
+        if root is None:
+            if seed is None:
+                raise InvalidInput("import a wallet from a phrase or a seed")
+            root = wallets.WalletRoot.from_seed(seed)
+        return await self._insert(
+            tenant, name, WALLET_TYPE, "derive", labels, policy, KeyState.ACTIVE, root.material().expose_secret(),
+            None, root.meta(),
+        )  # fmt: skip
+
+    async def _wallet(self, tenant: str, name: str, operation: str) -> Any:
+        cached = await self._load(tenant, name)
+        if cached.record.type != WALLET_TYPE:
+            raise UnsupportedOperation(f"{name!r} is a {cached.record.type} key, not a wallet")
+        version = self._for_protect(cached, operation)
+        return self._key_object(cached, version)
+
+    async def wallet_xpub(self, tenant: str, name: str, path: str, principal: object = None) -> dict[str, str]:
+        await self.guard.check(principal, "wallet:Derive", tenant, name)
+        root = await self._wallet(tenant, name, "derive")
+        return root.xpub(path)  # type: ignore[no-any-return]
+
+    async def wallet_addresses(
+        self,
+        tenant: str,
+        name: str,
+        *,
+        chain: str,
+        account: int = 0,
+        change: int = 0,
+        start: int = 0,
+        count: int = 20,
+        kind: str | None = None,
+        network: str = "mainnet",
+        principal: object = None,
+    ) -> list[dict[str, Any]]:
+        await self.guard.check(principal, "wallet:Derive", tenant, name)
+        root = await self._wallet(tenant, name, "derive")
+        return await asyncio.to_thread(root.addresses, chain, account, change, start, count, kind, network)
+
+    async def wallet_sign(
+        self,
+        tenant: str,
+        name: str,
+        *,
+        path: str,
+        scheme: str,
+        payload: bytes | None = None,
+        digest: bytes | None = None,
+        chain_id: int | None = None,
+        principal: object = None,
+    ) -> dict[str, Any]:
+        await self.guard.check(principal, "wallet:Sign", tenant, name)
+        root = await self._wallet(tenant, name, "sign")
+        return root.sign(path, scheme, payload=payload, digest=digest, chain_id=chain_id)  # type: ignore[no-any-return]
+
+
+def fingerprint(data: bytes) -> str:
+    """A short, non-secret identifier of a public value (for logs and audit)."""
+    return base64.urlsafe_b64encode(hashlib.sha256(data).digest()[:12]).decode()
+
+
+__all__ = ["UNSET", "WALLET_TYPE", "Guard", "KeyInfo", "KeyService", "VersionInfo"]

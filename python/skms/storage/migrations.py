@@ -1,0 +1,73 @@
+"""Versioned schema migrations, shared by both backends.
+
+Each migration is a list of statements; ``{blob}`` becomes BLOB (SQLite) or BYTEA
+(PostgreSQL) and ``{float}`` REAL or DOUBLE PRECISION. Migrations only add: a
+deployed schema is never rewritten in place.
+"""
+
+MIGRATIONS: list[list[str]] = [
+    # 1: seal record, keys, versions.
+    [
+        """CREATE TABLE seal (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            generation INTEGER NOT NULL,
+            method TEXT NOT NULL,
+            params TEXT NOT NULL,
+            wrapped_root {blob} NOT NULL,
+            root_id INTEGER NOT NULL,
+            updated_at {float} NOT NULL
+        )""",
+        """CREATE TABLE keys (
+            id TEXT PRIMARY KEY,
+            tenant TEXT NOT NULL,
+            name TEXT NOT NULL,
+            type TEXT NOT NULL,
+            purpose TEXT NOT NULL,
+            labels TEXT NOT NULL,
+            policy TEXT NOT NULL,
+            state TEXT NOT NULL,
+            latest_version INTEGER NOT NULL,
+            min_version INTEGER NOT NULL,
+            created_at {float} NOT NULL,
+            updated_at {float} NOT NULL,
+            wrapped_dek {blob} NOT NULL,
+            root_id INTEGER NOT NULL,
+            next_rotation_at {float},
+            deletion_at {float},
+            destroyed_at {float},
+            row_version INTEGER NOT NULL,
+            meta TEXT NOT NULL,
+            UNIQUE (tenant, name)
+        )""",
+        """CREATE TABLE key_versions (
+            key_id TEXT NOT NULL REFERENCES keys (id),
+            version INTEGER NOT NULL,
+            created_at {float} NOT NULL,
+            state TEXT NOT NULL,
+            material {blob},
+            public_key {blob},
+            expires_at {float},
+            PRIMARY KEY (key_id, version)
+        )""",
+        "CREATE INDEX keys_next_rotation ON keys (next_rotation_at)",
+        "CREATE INDEX keys_deletion ON keys (deletion_at)",
+    ],
+    # 2: BYOK import tokens (the wrapping key a caller used, and until when it may be used).
+    [
+        """CREATE TABLE import_tokens (
+            id TEXT PRIMARY KEY,
+            tenant TEXT NOT NULL,
+            wrapping_key_id TEXT NOT NULL REFERENCES keys (id),
+            algorithm TEXT NOT NULL,
+            expires_at {float} NOT NULL
+        )""",
+        "CREATE INDEX keys_tenant_type ON keys (tenant, type)",
+    ],
+]
+
+LATEST = len(MIGRATIONS)
+
+
+def statements(version: int, blob: str, float_type: str) -> list[str]:
+    """The statements of migration ``version`` (1-based) for a dialect."""
+    return [s.format(blob=blob, float=float_type) for s in MIGRATIONS[version - 1]]

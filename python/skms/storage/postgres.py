@@ -1,0 +1,250 @@
+"""PostgreSQL backend (asyncpg), for several server nodes sharing one state.
+
+Writes are single transactions with ``synchronous_commit`` on; rotation locks
+the key row (``SELECT … FOR UPDATE``) so concurrent rotations get consecutive
+versions; migrations run under an advisory lock so that nodes starting
+together migrate once.
+"""
+
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import asyncpg
+
+from skms.errors import Conflict, NotFound, StorageError
+from skms.storage import migrations
+from skms.storage.base import (
+    KEY_COLUMNS,
+    VERSION_COLUMNS,
+    KeyFilter,
+    KeyRecord,
+    KeyStore,
+    SealRecord,
+    VersionRecord,
+    dumps,
+    key_from_row,
+    key_to_row,
+    label_match,
+    loads,
+    version_from_row,
+    version_to_row,
+)
+
+_MIGRATION_LOCK = 0x534B4D53  # "SKMS"
+
+
+def _params(n: int, start: int = 1) -> str:
+    return ",".join(f"${i}" for i in range(start, start + n))
+
+
+class PostgresStore(KeyStore):
+    def __init__(self, url: str, *, migrate_to: int | None = None, pool_size: int = 10) -> None:
+        self.url = url
+        self._migrate_to = migrate_to or migrations.LATEST
+        self._pool_size = pool_size
+        self._pool: asyncpg.Pool | None = None
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        if self._pool is None:
+            raise StorageError("the store is not open")
+        return self._pool
+
+    async def open(self) -> None:
+        try:
+            self._pool = await asyncpg.create_pool(self.url, min_size=1, max_size=self._pool_size)
+        except (OSError, asyncpg.PostgresError) as e:
+            raise StorageError(f"cannot connect to PostgreSQL: {e}") from None
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATION_LOCK)
+            await conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at DOUBLE PRECISION)"
+            )
+            current = await conn.fetchval("SELECT COALESCE(MAX(version), 0) FROM schema_version")
+            for version in range(current + 1, self._migrate_to + 1):
+                for statement in migrations.statements(version, "BYTEA", "DOUBLE PRECISION"):
+                    await conn.execute(statement)
+                await conn.execute("INSERT INTO schema_version VALUES ($1, $2)", version, time.time())
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+
+    async def schema_version(self) -> int:
+        return int(await self.pool.fetchval("SELECT COALESCE(MAX(version), 0) FROM schema_version"))
+
+    async def ping(self) -> None:
+        try:
+            await self.pool.fetchval("SELECT 1")
+        except (OSError, asyncpg.PostgresError) as e:
+            raise StorageError(f"PostgreSQL is unreachable: {e}") from None
+
+    # -- seal ---------------------------------------------------------------------
+
+    async def get_seal(self) -> SealRecord | None:
+        row = await self.pool.fetchrow(
+            "SELECT method, params, wrapped_root, root_id, generation, updated_at FROM seal WHERE id = 1"
+        )
+        return None if row is None else SealRecord(row[0], loads(row[1]), bytes(row[2]), row[3], row[4], row[5])
+
+    async def put_seal(self, record: SealRecord, expected_generation: int | None) -> SealRecord:
+        new = SealRecord(
+            record.method, record.params, record.wrapped_root, record.root_id,
+            0 if expected_generation is None else expected_generation + 1, time.time(),
+        )  # fmt: skip
+        values = (new.generation, new.method, dumps(new.params), new.wrapped_root, new.root_id, new.updated_at)
+        if expected_generation is None:
+            try:
+                await self.pool.execute("INSERT INTO seal VALUES (1, $1, $2, $3, $4, $5, $6)", *values)
+            except asyncpg.UniqueViolationError:
+                raise Conflict("the store is already initialized") from None
+        else:
+            status = await self.pool.execute(
+                "UPDATE seal SET generation=$1, method=$2, params=$3, wrapped_root=$4, root_id=$5, updated_at=$6 "
+                "WHERE id = 1 AND generation = $7",
+                *values,
+                expected_generation,
+            )
+            if status != "UPDATE 1":
+                raise Conflict("the seal record changed concurrently")
+        return new
+
+    # -- keys -----------------------------------------------------------------------
+
+    async def create_key(self, key: KeyRecord, versions: Sequence[VersionRecord]) -> None:
+        async with self.pool.acquire() as conn, conn.transaction():
+            try:
+                await conn.execute(f"INSERT INTO keys ({KEY_COLUMNS}) VALUES ({_params(19)})", *key_to_row(key))
+            except asyncpg.UniqueViolationError:
+                raise Conflict(f"a key named {key.name!r} already exists") from None
+            await conn.executemany(
+                f"INSERT INTO key_versions ({VERSION_COLUMNS}) VALUES ({_params(7)})",
+                [version_to_row(v) for v in versions],
+            )
+
+    @staticmethod
+    async def _key(conn: Any, where: str, args: tuple[Any, ...], what: str, lock: bool = False) -> KeyRecord:
+        row = await conn.fetchrow(
+            f"SELECT {KEY_COLUMNS} FROM keys WHERE {where}" + (" FOR UPDATE" if lock else ""), *args
+        )
+        if row is None:
+            raise NotFound(f"no key {what}")
+        return key_from_row(row)
+
+    async def get_key(self, tenant: str, name: str) -> KeyRecord:
+        return await self._key(self.pool, "tenant = $1 AND name = $2", (tenant, name), repr(name))
+
+    async def get_key_by_id(self, key_id: str) -> KeyRecord:
+        return await self._key(self.pool, "id = $1", (key_id,), f"with id {key_id}")
+
+    async def list_keys(
+        self, tenant: str, flt: KeyFilter, limit: int, after: str | None
+    ) -> tuple[list[KeyRecord], str | None]:
+        sql = f"SELECT {KEY_COLUMNS} FROM keys WHERE tenant = $1 AND name > $2"
+        args: list[Any] = [tenant, after or ""]
+        if flt.type:
+            args.append(flt.type)
+            sql += f" AND type = ${len(args)}"
+        if flt.state:
+            args.append(flt.state)
+            sql += f" AND state = ${len(args)}"
+        if flt.name_prefix:
+            args.append(flt.name_prefix)
+            sql += f" AND starts_with(name, ${len(args)})"
+        sql += ' ORDER BY name COLLATE "C"'
+        out: list[KeyRecord] = []
+        async with self.pool.acquire() as conn, conn.transaction():
+            async for row in conn.cursor(sql, *args, prefetch=max(limit + 1, 50)):
+                key = key_from_row(row)
+                if label_match(key, flt):
+                    out.append(key)
+                    if len(out) > limit:
+                        break
+        more = len(out) > limit
+        page = out[:limit]
+        return page, (page[-1].name if more and page else None)
+
+    async def update_key(self, key: KeyRecord) -> KeyRecord:
+        row = key_to_row(key)
+        async with self.pool.acquire() as conn, conn.transaction():
+            status = await conn.execute(
+                "UPDATE keys SET labels=$1, policy=$2, state=$3, latest_version=$4, min_version=$5, updated_at=$6, "
+                "wrapped_dek=$7, root_id=$8, next_rotation_at=$9, deletion_at=$10, destroyed_at=$11, "
+                "row_version=row_version+1, meta=$12 WHERE id = $13 AND row_version = $14",
+                *row[5:17],
+                row[18],
+                key.id,
+                key.row_version,
+            )
+            if status != "UPDATE 1":
+                raise Conflict(f"key {key.name!r} changed concurrently; read it again and retry")
+            return await self._key(conn, "id = $1", (key.id,), key.id)
+
+    async def add_version(
+        self,
+        key_id: str,
+        make: Callable[[KeyRecord, int], VersionRecord],
+        expected_latest: int | None = None,
+    ) -> tuple[KeyRecord, VersionRecord]:
+        async with self.pool.acquire() as conn, conn.transaction():
+            key = await self._key(conn, "id = $1", (key_id,), key_id, lock=True)
+            if expected_latest is not None and key.latest_version != expected_latest:
+                raise Conflict(f"key {key.name!r} was rotated concurrently")
+            version = make(key, key.latest_version + 1)
+            await conn.execute(
+                f"INSERT INTO key_versions ({VERSION_COLUMNS}) VALUES ({_params(7)})", *version_to_row(version)
+            )
+            period = key.policy.get("rotation_period")
+            await conn.execute(
+                "UPDATE keys SET latest_version=$1, updated_at=$2, next_rotation_at=$3, row_version=row_version+1 "
+                "WHERE id = $4",
+                version.version,
+                version.created_at,
+                None if not period else version.created_at + float(period),
+                key_id,
+            )
+            return await self._key(conn, "id = $1", (key_id,), key_id), version
+
+    async def get_versions(self, key_id: str) -> list[VersionRecord]:
+        rows = await self.pool.fetch(
+            f"SELECT {VERSION_COLUMNS} FROM key_versions WHERE key_id = $1 ORDER BY version", key_id
+        )
+        return [version_from_row(r) for r in rows]
+
+    async def get_version(self, key_id: str, version: int) -> VersionRecord:
+        row = await self.pool.fetchrow(
+            f"SELECT {VERSION_COLUMNS} FROM key_versions WHERE key_id = $1 AND version = $2", key_id, version
+        )
+        if row is None:
+            raise NotFound(f"key {key_id} has no version {version}")
+        return version_from_row(row)
+
+    async def destroy_versions(self, key_id: str, versions: Sequence[int]) -> None:
+        await self.pool.executemany(
+            "UPDATE key_versions SET material = NULL, state = 'destroyed' WHERE key_id = $1 AND version = $2",
+            [(key_id, v) for v in versions],
+        )
+
+    async def due_keys(self, now: float, limit: int) -> list[KeyRecord]:
+        rows = await self.pool.fetch(
+            f"SELECT {KEY_COLUMNS} FROM keys WHERE (next_rotation_at <= $1 AND state = 'active') "
+            "OR (deletion_at <= $1 AND state != 'destroyed') ORDER BY id LIMIT $2",
+            now,
+            limit,
+        )
+        return [key_from_row(r) for r in rows]
+
+    async def all_keys(self, after: str | None, limit: int) -> list[KeyRecord]:
+        rows = await self.pool.fetch(
+            f"SELECT {KEY_COLUMNS} FROM keys WHERE id > $1 ORDER BY id LIMIT $2", after or "", limit
+        )
+        return [key_from_row(r) for r in rows]
+
+    async def rewrap_deks(self, updates: Sequence[tuple[str, bytes, int]]) -> None:
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.executemany(
+                "UPDATE keys SET wrapped_dek = $1, root_id = $2, row_version = row_version + 1 WHERE id = $3",
+                [(dek, root_id, key_id) for key_id, dek, root_id in updates],
+            )

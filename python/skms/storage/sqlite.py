@@ -1,0 +1,366 @@
+"""SQLite backend: one file, WAL, ``synchronous=FULL``, one worker thread per store.
+
+The worker owns the connection (SQLite connections are not shared across
+threads) and commits writes in groups: every write queued while a commit is
+running joins the next transaction, each in its own savepoint, so many
+concurrent callers share one fsync and each is acknowledged only after it.
+"""
+
+import asyncio
+import contextlib
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+from skms.errors import Conflict, NotFound, StorageError
+from skms.storage import migrations
+from skms.storage.base import (
+    KEY_COLUMNS,
+    VERSION_COLUMNS,
+    KeyFilter,
+    KeyRecord,
+    KeyStore,
+    SealRecord,
+    VersionRecord,
+    dumps,
+    key_from_row,
+    key_to_row,
+    label_match,
+    loads,
+    version_from_row,
+    version_to_row,
+)
+
+T = TypeVar("T")
+Job = tuple[Callable[[sqlite3.Connection], Any], "asyncio.Future[Any]", asyncio.AbstractEventLoop, bool]
+
+#: Writes committed together at most.
+GROUP_COMMIT_MAX = 512
+
+
+class SqliteStore(KeyStore):
+    def __init__(self, path: str, *, migrate_to: int | None = None) -> None:
+        self.url = f"sqlite:///{path}"
+        self.path = path
+        self._migrate_to = migrate_to or migrations.LATEST
+        self._jobs: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+
+    # -- the worker -------------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        conn.execute("PRAGMA busy_timeout=30000")
+        return conn
+
+    def _worker(self, conn: sqlite3.Connection) -> None:
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                conn.close()
+                return
+            if not job[3]:
+                self._finish([job], [self._call(conn, job)])
+                continue
+            batch = [job]
+            while len(batch) < GROUP_COMMIT_MAX:
+                try:
+                    nxt = self._jobs.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    self._jobs.put(None)
+                    break
+                batch.append(nxt)
+            self._finish(batch, self._commit_group(conn, batch))
+
+    @staticmethod
+    def _call(conn: sqlite3.Connection, job: Job) -> tuple[bool, Any]:
+        try:
+            return True, job[0](conn)
+        except Exception as e:
+            return False, e
+
+    def _commit_group(self, conn: sqlite3.Connection, batch: list[Job]) -> list[tuple[bool, Any]]:
+        results: list[tuple[bool, Any]] = []
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for job in batch:
+                conn.execute("SAVEPOINT job")
+                ok, value = self._call(conn, job)
+                if not ok:
+                    conn.execute("ROLLBACK TO job")
+                conn.execute("RELEASE job")
+                results.append((ok, value))
+            conn.execute("COMMIT")
+            return results
+        except sqlite3.Error as e:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+            error = StorageError(f"SQLite commit failed: {e}")
+            return [(False, error)] * len(batch)
+
+    @staticmethod
+    def _finish(batch: list[Job], results: list[tuple[bool, Any]]) -> None:
+        for (_, future, loop, _), (ok, value) in zip(batch, results, strict=True):
+            loop.call_soon_threadsafe(_resolve, future, ok, value)
+
+    async def _run(self, fn: Callable[[sqlite3.Connection], T], write: bool) -> T:
+        if self._thread is None:
+            raise StorageError("the store is not open")
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._jobs.put((fn, future, loop, write))
+        return await future
+
+    # -- lifecycle ----------------------------------------------------------------
+
+    async def open(self) -> None:
+        try:
+            conn = await asyncio.to_thread(self._connect)
+        except sqlite3.Error as e:
+            raise StorageError(f"cannot open SQLite store {self.path}: {e}") from None
+        self._thread = threading.Thread(target=self._worker, args=(conn,), name="skms-sqlite", daemon=True)
+        self._thread.start()
+        await self._run(self._migrate, write=False)
+
+    def _migrate(self, conn: sqlite3.Connection) -> None:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at REAL)")
+            current = conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version").fetchone()[0]
+            for version in range(current + 1, self._migrate_to + 1):
+                for statement in migrations.statements(version, "BLOB", "REAL"):
+                    conn.execute(statement)
+                conn.execute("INSERT INTO schema_version VALUES (?, ?)", (version, time.time()))
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    async def close(self) -> None:
+        if self._thread is not None:
+            self._jobs.put(None)
+            await asyncio.to_thread(self._thread.join)
+            self._thread = None
+
+    async def schema_version(self) -> int:
+        return await self._run(
+            lambda c: c.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version").fetchone()[0], write=False
+        )
+
+    async def ping(self) -> None:
+        await self._run(lambda c: c.execute("SELECT 1").fetchone(), write=False)
+
+    # -- seal ---------------------------------------------------------------------
+
+    async def get_seal(self) -> SealRecord | None:
+        def read(c: sqlite3.Connection) -> SealRecord | None:
+            row = c.execute(
+                "SELECT method, params, wrapped_root, root_id, generation, updated_at FROM seal WHERE id = 1"
+            ).fetchone()
+            return None if row is None else SealRecord(row[0], loads(row[1]), bytes(row[2]), row[3], row[4], row[5])
+
+        return await self._run(read, write=False)
+
+    async def put_seal(self, record: SealRecord, expected_generation: int | None) -> SealRecord:
+        new = SealRecord(
+            record.method, record.params, record.wrapped_root, record.root_id,
+            0 if expected_generation is None else expected_generation + 1, time.time(),
+        )  # fmt: skip
+
+        def write(c: sqlite3.Connection) -> SealRecord:
+            values = (new.generation, new.method, dumps(new.params), new.wrapped_root, new.root_id, new.updated_at)
+            if expected_generation is None:
+                try:
+                    c.execute("INSERT INTO seal VALUES (1, ?, ?, ?, ?, ?, ?)", values)
+                except sqlite3.IntegrityError:
+                    raise Conflict("the store is already initialized") from None
+            else:
+                cur = c.execute(
+                    "UPDATE seal SET generation=?, method=?, params=?, wrapped_root=?, root_id=?, updated_at=? "
+                    "WHERE id = 1 AND generation = ?",
+                    (*values, expected_generation),
+                )
+                if cur.rowcount != 1:
+                    raise Conflict("the seal record changed concurrently")
+            return new
+
+        return await self._run(write, write=True)
+
+    # -- keys -----------------------------------------------------------------------
+
+    async def create_key(self, key: KeyRecord, versions: Sequence[VersionRecord]) -> None:
+        def write(c: sqlite3.Connection) -> None:
+            try:
+                c.execute(f"INSERT INTO keys ({KEY_COLUMNS}) VALUES ({','.join('?' * 19)})", key_to_row(key))
+            except sqlite3.IntegrityError:
+                raise Conflict(f"a key named {key.name!r} already exists") from None
+            c.executemany(
+                f"INSERT INTO key_versions ({VERSION_COLUMNS}) VALUES (?,?,?,?,?,?,?)",
+                [version_to_row(v) for v in versions],
+            )
+
+        await self._run(write, write=True)
+
+    @staticmethod
+    def _key(c: sqlite3.Connection, where: str, args: tuple[Any, ...], what: str) -> KeyRecord:
+        row = c.execute(f"SELECT {KEY_COLUMNS} FROM keys WHERE {where}", args).fetchone()
+        if row is None:
+            raise NotFound(f"no key {what}")
+        return key_from_row(row)
+
+    async def get_key(self, tenant: str, name: str) -> KeyRecord:
+        return await self._run(lambda c: self._key(c, "tenant = ? AND name = ?", (tenant, name), repr(name)), False)
+
+    async def get_key_by_id(self, key_id: str) -> KeyRecord:
+        return await self._run(lambda c: self._key(c, "id = ?", (key_id,), f"with id {key_id}"), False)
+
+    async def list_keys(
+        self, tenant: str, flt: KeyFilter, limit: int, after: str | None
+    ) -> tuple[list[KeyRecord], str | None]:
+        def read(c: sqlite3.Connection) -> tuple[list[KeyRecord], str | None]:
+            sql = f"SELECT {KEY_COLUMNS} FROM keys WHERE tenant = ? AND name > ?"
+            args: list[Any] = [tenant, after or ""]
+            if flt.type:
+                sql += " AND type = ?"
+                args.append(flt.type)
+            if flt.state:
+                sql += " AND state = ?"
+                args.append(flt.state)
+            if flt.name_prefix:
+                sql += " AND substr(name, 1, ?) = ?"
+                args += [len(flt.name_prefix), flt.name_prefix]
+            sql += " ORDER BY name"
+            out: list[KeyRecord] = []
+            for row in c.execute(sql, args):
+                key = key_from_row(row)
+                if label_match(key, flt):
+                    out.append(key)
+                    if len(out) > limit:
+                        break
+            more = len(out) > limit
+            page = out[:limit]
+            return page, (page[-1].name if more and page else None)
+
+        return await self._run(read, write=False)
+
+    async def update_key(self, key: KeyRecord) -> KeyRecord:
+        def write(c: sqlite3.Connection) -> KeyRecord:
+            row = key_to_row(key)
+            cur = c.execute(
+                "UPDATE keys SET labels=?, policy=?, state=?, latest_version=?, min_version=?, updated_at=?, "
+                "wrapped_dek=?, root_id=?, next_rotation_at=?, deletion_at=?, destroyed_at=?, "
+                "row_version=row_version+1, meta=? WHERE id = ? AND row_version = ?",
+                (*row[5:17], row[18], key.id, key.row_version),
+            )
+            if cur.rowcount != 1:
+                raise Conflict(f"key {key.name!r} changed concurrently; read it again and retry")
+            return self._key(c, "id = ?", (key.id,), key.id)
+
+        return await self._run(write, write=True)
+
+    async def add_version(
+        self,
+        key_id: str,
+        make: Callable[[KeyRecord, int], VersionRecord],
+        expected_latest: int | None = None,
+    ) -> tuple[KeyRecord, VersionRecord]:
+        def write(c: sqlite3.Connection) -> tuple[KeyRecord, VersionRecord]:
+            key = self._key(c, "id = ?", (key_id,), key_id)
+            if expected_latest is not None and key.latest_version != expected_latest:
+                raise Conflict(f"key {key.name!r} was rotated concurrently")
+            version = make(key, key.latest_version + 1)
+            c.execute(f"INSERT INTO key_versions ({VERSION_COLUMNS}) VALUES (?,?,?,?,?,?,?)", version_to_row(version))
+            c.execute(
+                "UPDATE keys SET latest_version=?, updated_at=?, next_rotation_at=?, row_version=row_version+1 "
+                "WHERE id = ?",
+                (version.version, version.created_at, _next_rotation(key, version.created_at), key_id),
+            )
+            return self._key(c, "id = ?", (key_id,), key_id), version
+
+        return await self._run(write, write=True)
+
+    async def get_versions(self, key_id: str) -> list[VersionRecord]:
+        return await self._run(
+            lambda c: [
+                version_from_row(r)
+                for r in c.execute(
+                    f"SELECT {VERSION_COLUMNS} FROM key_versions WHERE key_id = ? ORDER BY version", (key_id,)
+                )
+            ],
+            write=False,
+        )
+
+    async def get_version(self, key_id: str, version: int) -> VersionRecord:
+        def read(c: sqlite3.Connection) -> VersionRecord:
+            row = c.execute(
+                f"SELECT {VERSION_COLUMNS} FROM key_versions WHERE key_id = ? AND version = ?", (key_id, version)
+            ).fetchone()
+            if row is None:
+                raise NotFound(f"key {key_id} has no version {version}")
+            return version_from_row(row)
+
+        return await self._run(read, write=False)
+
+    async def destroy_versions(self, key_id: str, versions: Sequence[int]) -> None:
+        def write(c: sqlite3.Connection) -> None:
+            c.executemany(
+                "UPDATE key_versions SET material = NULL, state = 'destroyed' WHERE key_id = ? AND version = ?",
+                [(key_id, v) for v in versions],
+            )
+
+        await self._run(write, write=True)
+
+    async def due_keys(self, now: float, limit: int) -> list[KeyRecord]:
+        return await self._run(
+            lambda c: [
+                key_from_row(r)
+                for r in c.execute(
+                    f"SELECT {KEY_COLUMNS} FROM keys WHERE (next_rotation_at <= ? AND state = 'active') "
+                    "OR (deletion_at <= ? AND state != 'destroyed') ORDER BY id LIMIT ?",
+                    (now, now, limit),
+                )
+            ],
+            write=False,
+        )
+
+    async def all_keys(self, after: str | None, limit: int) -> list[KeyRecord]:
+        return await self._run(
+            lambda c: [
+                key_from_row(r)
+                for r in c.execute(
+                    f"SELECT {KEY_COLUMNS} FROM keys WHERE id > ? ORDER BY id LIMIT ?", (after or "", limit)
+                )
+            ],
+            write=False,
+        )
+
+    async def rewrap_deks(self, updates: Sequence[tuple[str, bytes, int]]) -> None:
+        def write(c: sqlite3.Connection) -> None:
+            c.executemany(
+                "UPDATE keys SET wrapped_dek = ?, root_id = ?, row_version = row_version + 1 WHERE id = ?",
+                [(dek, root_id, key_id) for key_id, dek, root_id in updates],
+            )
+
+        await self._run(write, write=True)
+
+
+def _next_rotation(key: KeyRecord, now: float) -> float | None:
+    period = key.policy.get("rotation_period")
+    return None if not period else now + float(period)
+
+
+def _resolve(future: "asyncio.Future[Any]", ok: bool, value: Any) -> None:
+    if future.cancelled():
+        return
+    if ok:
+        future.set_result(value)
+    else:
+        future.set_exception(value)
