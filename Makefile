@@ -25,7 +25,7 @@ $(STAMP): $(VENV)/.deps-installed $(RUST_SOURCES)
 	touch $@
 
 run: $(STAMP)
-	$(BIN)/python -m skms.demo
+	$(BIN)/skms serve --dev --data-dir ./.skms-dev --listen 127.0.0.1:8470
 
 test: $(STAMP)
 	cargo test --release --workspace --quiet

@@ -90,6 +90,14 @@ class StorageError(SKMSError):
     """The store could not be reached or refused the write; nothing was acknowledged."""
 
 
+class Unauthenticated(SKMSError):
+    """No credentials, or credentials that are unknown, expired or revoked."""
+
+
+class Forbidden(SKMSError):
+    """The caller is known but may not do this."""
+
+
 class InternalError(SKMSError):
     """A bug in SKMS itself (for example a panic caught in the native core)."""
 
@@ -97,6 +105,7 @@ class InternalError(SKMSError):
 __all__ = [
     "AlgorithmNotAllowed",
     "Conflict",
+    "Forbidden",
     "IntegrityError",
     "InternalError",
     "InvalidAddress",
@@ -114,6 +123,7 @@ __all__ = [
     "SKMSError",
     "Sealed",
     "StorageError",
+    "Unauthenticated",
     "UnknownAlgorithm",
     "UnsealFailed",
     "UnsupportedOperation",

@@ -101,14 +101,14 @@ class KeyPolicy:
         return asdict(self)
 
 
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,127}$")
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
 LABEL_KEY = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
 
 
 def check_name(name: object) -> str:
-    if not isinstance(name, str) or not NAME_PATTERN.match(name) or "//" in name:
+    if not isinstance(name, str) or not NAME_PATTERN.match(name):
         raise InvalidInput(
-            "a key name is 1-128 characters: letters, digits, '.', '_', '-' and '/', starting with a letter or digit"
+            "a key name is 1-128 characters: letters, digits, '.', '_', '-' and ':', starting with a letter or digit"
         )
     return name
 

@@ -191,6 +191,11 @@ class KeyService:
             key_id = cached.record.id
             self._materials.pop_where(lambda k: isinstance(k, tuple) and k[0] == key_id)
 
+    def cached_type(self, tenant: str, name: str) -> str | None:
+        """The type of a key if its metadata is cached (for metrics labels; never reads the store)."""
+        entry = self._meta._entries.get((tenant, name))
+        return None if entry is None else entry[1].record.type
+
     def _changed(self, tenant: str, name: str) -> None:
         self.invalidate(tenant, name)
         for hook in self.on_change:
@@ -779,6 +784,63 @@ class KeyService:
         await self.guard.check(principal, "wallet:Sign", tenant, name)
         root = await self._wallet(tenant, name, "sign")
         return root.sign(path, scheme, payload=payload, digest=digest, chain_id=chain_id)  # type: ignore[no-any-return]
+
+    # -- BYOK import and export (skms.keys.transfer) --
+
+    async def get_import_parameters(
+        self, tenant: str, wrapping_algorithm: str, *, ttl: int | None = None, principal: object = None
+    ) -> tuple[str, bytes, float]:
+        """(import token, wrapping public key, expiry) for :meth:`import_key`; see :mod:`skms.keys.transfer`."""
+        from skms.keys import transfer
+
+        return await transfer.get_import_parameters(
+            self, tenant, wrapping_algorithm, ttl=transfer.IMPORT_TOKEN_TTL if ttl is None else ttl, principal=principal
+        )
+
+    async def import_key(
+        self,
+        tenant: str,
+        name: str,
+        type: str,
+        wrapped_material: bytes,
+        import_token: str,
+        *,
+        purpose: str | None = None,
+        labels: dict[str, str] | None = None,
+        policy: dict[str, Any] | None = None,
+        format: str | None = None,
+        principal: object = None,
+    ) -> KeyInfo:
+        """A new key from material wrapped for an import token's wrapping key (single use)."""
+        from skms.keys import transfer
+
+        return await transfer.import_key(
+            self, tenant, name, type, wrapped_material, import_token,
+            purpose=purpose, labels=labels, policy=policy, format=format, principal=principal,
+        )  # fmt: skip
+
+    async def export_key(
+        self,
+        tenant: str,
+        name: str,
+        recipient_public_key: bytes,
+        recipient_algorithm: str,
+        version: int | None = None,
+        *,
+        principal: object = None,
+    ) -> bytes:
+        """A version's material wrapped for a recipient public key, if the policy says exportable."""
+        from skms.keys import transfer
+
+        return await transfer.export_key(
+            self, tenant, name, recipient_public_key, recipient_algorithm, version, principal=principal
+        )
+
+    async def export_wallet_phrase(self, tenant: str, name: str, *, principal: object = None) -> str:
+        """The BIP39 phrase of a wallet whose policy says exportable."""
+        from skms.keys import transfer
+
+        return await transfer.export_wallet_phrase(self, tenant, name, principal=principal)
 
 
 def fingerprint(data: bytes) -> str:

@@ -60,6 +60,30 @@ class VersionRecord:
 
 
 @dataclass(slots=True)
+class ApiKeyRecord:
+    id: str
+    tenant: str
+    principal: str
+    secret_hash: bytes
+    roles: list[str]
+    description: str
+    created_at: float
+    expires_at: float | None = None
+    revoked_at: float | None = None
+
+
+@dataclass(slots=True)
+class ImportTokenRecord:
+    """A BYOK import token: which wrapping key a caller was given, for which tenant, until when."""
+
+    id: str
+    tenant: str
+    wrapping_key_id: str
+    algorithm: str
+    expires_at: float
+
+
+@dataclass(slots=True)
 class KeyFilter:
     type: str | None = None
     state: str | None = None
@@ -155,6 +179,39 @@ class KeyStore(ABC):
     async def rewrap_deks(self, updates: Sequence[tuple[str, bytes, int]]) -> None:
         """Sets (wrapped_dek, root_id) of many keys in one transaction."""
 
+    @abstractmethod
+    async def replace_key(self, old_key_id: str, key: KeyRecord, versions: Sequence[VersionRecord]) -> None:
+        """In one transaction, removes key ``old_key_id`` (row and versions) and creates ``key``.
+
+        For restoring a backup over an existing key; raises NotFound when ``old_key_id`` is gone
+        and Conflict when the new name is taken by another key.
+        """
+
+    # -- BYOK import tokens --
+    @abstractmethod
+    async def put_import_token(self, token: ImportTokenRecord) -> None: ...
+
+    @abstractmethod
+    async def get_import_token(self, token_id: str) -> ImportTokenRecord:
+        """Raises NotFound for an unknown (or already used) token."""
+
+    @abstractmethod
+    async def delete_import_token(self, token_id: str) -> bool:
+        """Removes the token; True only for the one caller that removed it (single use)."""
+
+    # -- API keys --
+    @abstractmethod
+    async def put_api_key(self, record: ApiKeyRecord) -> None: ...
+
+    @abstractmethod
+    async def get_api_key(self, key_id: str) -> ApiKeyRecord: ...
+
+    @abstractmethod
+    async def list_api_keys(self, tenant: str | None) -> list[ApiKeyRecord]: ...
+
+    @abstractmethod
+    async def revoke_api_key(self, key_id: str, when: float) -> None: ...
+
 
 def dumps(value: object) -> str:
     return json.dumps(value, separators=(",", ":"), sort_keys=True)
@@ -202,3 +259,15 @@ def version_to_row(v: VersionRecord) -> tuple[Any, ...]:
 
 def label_match(key: KeyRecord, flt: KeyFilter) -> bool:
     return all(key.labels.get(k) == v for k, v in flt.labels.items())
+
+
+API_KEY_COLUMNS = "id, tenant, principal, secret_hash, roles, description, created_at, expires_at, revoked_at"
+
+
+def api_key_from_row(row: Sequence[Any]) -> ApiKeyRecord:
+    return ApiKeyRecord(row[0], row[1], row[2], bytes(row[3]), loads(row[4]), row[5], row[6], row[7], row[8])
+
+
+def api_key_to_row(r: ApiKeyRecord) -> tuple[Any, ...]:
+    return (r.id, r.tenant, r.principal, r.secret_hash, dumps(r.roles), r.description, r.created_at, r.expires_at,
+            r.revoked_at)  # fmt: skip

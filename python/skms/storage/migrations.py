@@ -63,6 +63,21 @@ MIGRATIONS: list[list[str]] = [
         )""",
         "CREATE INDEX keys_tenant_type ON keys (tenant, type)",
     ],
+    # 3: API keys (the secret is stored only as a keyed hash).
+    [
+        """CREATE TABLE api_keys (
+            id TEXT PRIMARY KEY,
+            tenant TEXT NOT NULL,
+            principal TEXT NOT NULL,
+            secret_hash {blob} NOT NULL,
+            roles TEXT NOT NULL,
+            description TEXT NOT NULL,
+            created_at {float} NOT NULL,
+            expires_at {float},
+            revoked_at {float}
+        )""",
+        "CREATE INDEX api_keys_tenant ON api_keys (tenant)",
+    ],
 ]
 
 LATEST = len(MIGRATIONS)

@@ -15,13 +15,18 @@ import asyncpg
 from skms.errors import Conflict, NotFound, StorageError
 from skms.storage import migrations
 from skms.storage.base import (
+    API_KEY_COLUMNS,
     KEY_COLUMNS,
     VERSION_COLUMNS,
+    ApiKeyRecord,
+    ImportTokenRecord,
     KeyFilter,
     KeyRecord,
     KeyStore,
     SealRecord,
     VersionRecord,
+    api_key_from_row,
+    api_key_to_row,
     dumps,
     key_from_row,
     key_to_row,
@@ -173,7 +178,8 @@ class PostgresStore(KeyStore):
                 "UPDATE keys SET labels=$1, policy=$2, state=$3, latest_version=$4, min_version=$5, updated_at=$6, "
                 "wrapped_dek=$7, root_id=$8, next_rotation_at=$9, deletion_at=$10, destroyed_at=$11, "
                 "row_version=row_version+1, meta=$12 WHERE id = $13 AND row_version = $14",
-                *row[5:17],
+                *row[5:10],
+                *row[11:17],
                 row[18],
                 key.id,
                 key.row_version,
@@ -248,3 +254,75 @@ class PostgresStore(KeyStore):
                 "UPDATE keys SET wrapped_dek = $1, root_id = $2, row_version = row_version + 1 WHERE id = $3",
                 [(dek, root_id, key_id) for key_id, dek, root_id in updates],
             )
+
+    async def replace_key(self, old_key_id: str, key: KeyRecord, versions: Sequence[VersionRecord]) -> None:
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute("DELETE FROM key_versions WHERE key_id = $1", old_key_id)
+            if await conn.execute("DELETE FROM keys WHERE id = $1", old_key_id) != "DELETE 1":
+                raise NotFound(f"no key with id {old_key_id}")
+            try:
+                await conn.execute(f"INSERT INTO keys ({KEY_COLUMNS}) VALUES ({_params(19)})", *key_to_row(key))
+            except asyncpg.UniqueViolationError:
+                raise Conflict(f"a key named {key.name!r} already exists") from None
+            await conn.executemany(
+                f"INSERT INTO key_versions ({VERSION_COLUMNS}) VALUES ({_params(7)})",
+                [version_to_row(v) for v in versions],
+            )
+
+    # -- BYOK import tokens ---------------------------------------------------------------
+
+    async def put_import_token(self, token: ImportTokenRecord) -> None:
+        try:
+            await self.pool.execute(
+                "INSERT INTO import_tokens (id, tenant, wrapping_key_id, algorithm, expires_at) "
+                "VALUES ($1, $2, $3, $4, $5)",
+                token.id,
+                token.tenant,
+                token.wrapping_key_id,
+                token.algorithm,
+                token.expires_at,
+            )
+        except asyncpg.UniqueViolationError:
+            raise Conflict("an import token with that id exists") from None
+
+    async def get_import_token(self, token_id: str) -> ImportTokenRecord:
+        row = await self.pool.fetchrow(
+            "SELECT id, tenant, wrapping_key_id, algorithm, expires_at FROM import_tokens WHERE id = $1", token_id
+        )
+        if row is None:
+            raise NotFound("no such import token (unknown, or already used)")
+        return ImportTokenRecord(row[0], row[1], row[2], row[3], row[4])
+
+    async def delete_import_token(self, token_id: str) -> bool:
+        status = await self.pool.execute("DELETE FROM import_tokens WHERE id = $1", token_id)
+        return bool(status == "DELETE 1")
+
+    # -- API keys -------------------------------------------------------------------------
+
+    async def put_api_key(self, record: ApiKeyRecord) -> None:
+        try:
+            await self.pool.execute(
+                f"INSERT INTO api_keys ({API_KEY_COLUMNS}) VALUES ({_params(9)})", *api_key_to_row(record)
+            )
+        except asyncpg.UniqueViolationError:
+            raise Conflict("an API key with that id exists") from None
+
+    async def get_api_key(self, key_id: str) -> ApiKeyRecord:
+        row = await self.pool.fetchrow(f"SELECT {API_KEY_COLUMNS} FROM api_keys WHERE id = $1", key_id)
+        if row is None:
+            raise NotFound("no such API key")
+        return api_key_from_row(row)
+
+    async def list_api_keys(self, tenant: str | None) -> list[ApiKeyRecord]:
+        if tenant is None:
+            rows = await self.pool.fetch(f"SELECT {API_KEY_COLUMNS} FROM api_keys ORDER BY created_at")
+        else:
+            rows = await self.pool.fetch(
+                f"SELECT {API_KEY_COLUMNS} FROM api_keys WHERE tenant = $1 ORDER BY created_at", tenant
+            )
+        return [api_key_from_row(r) for r in rows]
+
+    async def revoke_api_key(self, key_id: str, when: float) -> None:
+        status = await self.pool.execute("UPDATE api_keys SET revoked_at = $1 WHERE id = $2", when, key_id)
+        if status != "UPDATE 1":
+            raise NotFound("no such API key")

@@ -18,13 +18,18 @@ from typing import Any, TypeVar
 from skms.errors import Conflict, NotFound, StorageError
 from skms.storage import migrations
 from skms.storage.base import (
+    API_KEY_COLUMNS,
     KEY_COLUMNS,
     VERSION_COLUMNS,
+    ApiKeyRecord,
+    ImportTokenRecord,
     KeyFilter,
     KeyRecord,
     KeyStore,
     SealRecord,
     VersionRecord,
+    api_key_from_row,
+    api_key_to_row,
     dumps,
     key_from_row,
     key_to_row,
@@ -258,7 +263,7 @@ class SqliteStore(KeyStore):
                 "UPDATE keys SET labels=?, policy=?, state=?, latest_version=?, min_version=?, updated_at=?, "
                 "wrapped_dek=?, root_id=?, next_rotation_at=?, deletion_at=?, destroyed_at=?, "
                 "row_version=row_version+1, meta=? WHERE id = ? AND row_version = ?",
-                (*row[5:17], row[18], key.id, key.row_version),
+                (*row[5:10], *row[11:17], row[18], key.id, key.row_version),
             )
             if cur.rowcount != 1:
                 raise Conflict(f"key {key.name!r} changed concurrently; read it again and retry")
@@ -348,6 +353,96 @@ class SqliteStore(KeyStore):
                 "UPDATE keys SET wrapped_dek = ?, root_id = ?, row_version = row_version + 1 WHERE id = ?",
                 [(dek, root_id, key_id) for key_id, dek, root_id in updates],
             )
+
+        await self._run(write, write=True)
+
+    async def replace_key(self, old_key_id: str, key: KeyRecord, versions: Sequence[VersionRecord]) -> None:
+        def write(c: sqlite3.Connection) -> None:
+            c.execute("DELETE FROM key_versions WHERE key_id = ?", (old_key_id,))
+            if c.execute("DELETE FROM keys WHERE id = ?", (old_key_id,)).rowcount != 1:
+                raise NotFound(f"no key with id {old_key_id}")
+            try:
+                c.execute(f"INSERT INTO keys ({KEY_COLUMNS}) VALUES ({','.join('?' * 19)})", key_to_row(key))
+            except sqlite3.IntegrityError:
+                raise Conflict(f"a key named {key.name!r} already exists") from None
+            c.executemany(
+                f"INSERT INTO key_versions ({VERSION_COLUMNS}) VALUES (?,?,?,?,?,?,?)",
+                [version_to_row(v) for v in versions],
+            )
+
+        await self._run(write, write=True)
+
+    # -- BYOK import tokens ---------------------------------------------------------------
+
+    async def put_import_token(self, token: ImportTokenRecord) -> None:
+        def write(c: sqlite3.Connection) -> None:
+            try:
+                c.execute(
+                    "INSERT INTO import_tokens (id, tenant, wrapping_key_id, algorithm, expires_at) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    (token.id, token.tenant, token.wrapping_key_id, token.algorithm, token.expires_at),
+                )
+            except sqlite3.IntegrityError:
+                raise Conflict("an import token with that id exists") from None
+
+        await self._run(write, write=True)
+
+    async def get_import_token(self, token_id: str) -> ImportTokenRecord:
+        def read(c: sqlite3.Connection) -> ImportTokenRecord:
+            row = c.execute(
+                "SELECT id, tenant, wrapping_key_id, algorithm, expires_at FROM import_tokens WHERE id = ?",
+                (token_id,),
+            ).fetchone()
+            if row is None:
+                raise NotFound("no such import token (unknown, or already used)")
+            return ImportTokenRecord(*row)
+
+        return await self._run(read, write=False)
+
+    async def delete_import_token(self, token_id: str) -> bool:
+        def write(c: sqlite3.Connection) -> bool:
+            return c.execute("DELETE FROM import_tokens WHERE id = ?", (token_id,)).rowcount == 1
+
+        return await self._run(write, write=True)
+
+    # -- API keys -------------------------------------------------------------------------
+
+    async def put_api_key(self, record: ApiKeyRecord) -> None:
+        def write(c: sqlite3.Connection) -> None:
+            try:
+                c.execute(
+                    f"INSERT INTO api_keys ({API_KEY_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)", api_key_to_row(record)
+                )
+            except sqlite3.IntegrityError:
+                raise Conflict("an API key with that id exists") from None
+
+        await self._run(write, write=True)
+
+    async def get_api_key(self, key_id: str) -> ApiKeyRecord:
+        def read(c: sqlite3.Connection) -> ApiKeyRecord:
+            row = c.execute(f"SELECT {API_KEY_COLUMNS} FROM api_keys WHERE id = ?", (key_id,)).fetchone()
+            if row is None:
+                raise NotFound("no such API key")
+            return api_key_from_row(row)
+
+        return await self._run(read, write=False)
+
+    async def list_api_keys(self, tenant: str | None) -> list[ApiKeyRecord]:
+        def read(c: sqlite3.Connection) -> list[ApiKeyRecord]:
+            if tenant is None:
+                rows = c.execute(f"SELECT {API_KEY_COLUMNS} FROM api_keys ORDER BY created_at")
+            else:
+                rows = c.execute(
+                    f"SELECT {API_KEY_COLUMNS} FROM api_keys WHERE tenant = ? ORDER BY created_at", (tenant,)
+                )
+            return [api_key_from_row(r) for r in rows]
+
+        return await self._run(read, write=False)
+
+    async def revoke_api_key(self, key_id: str, when: float) -> None:
+        def write(c: sqlite3.Connection) -> None:
+            if c.execute("UPDATE api_keys SET revoked_at = ? WHERE id = ?", (when, key_id)).rowcount != 1:
+                raise NotFound("no such API key")
 
         await self._run(write, write=True)
 

@@ -1,0 +1,131 @@
+"""The Litestar application: one ``create_app(settings)`` factory."""
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from litestar import Litestar
+from litestar.config.app import AppConfig
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.spec import Components, SecurityScheme
+
+from skms import __version__
+from skms.api.deps import provide_principal, provide_service
+from skms.api.middleware import AuthMiddleware, RequestMiddleware, configure_logging
+from skms.api.problems import EXCEPTION_HANDLERS
+from skms.api.routes import misc, sys
+from skms.api.routes.keys import KeyController
+from skms.api.routes.wallets import WalletController
+from skms.api.settings import Settings, load_settings
+from skms.auth import ApiKeyManager
+from skms.crypto.registry import CryptoPolicy
+from skms.keys import KeyService
+
+log = logging.getLogger("skms.server")
+
+#: Seconds between runs of the rotation/deletion scheduler.
+SCHEDULER_PERIOD = 30.0
+
+
+async def _scheduler(service: KeyService) -> None:
+    while True:
+        await asyncio.sleep(SCHEDULER_PERIOD)
+        if service.sealer.sealed:
+            continue
+        try:
+            done = await service.run_due()
+            if any(done.values()):
+                log.info("scheduled work done", extra={"fields": done})
+        except Exception:
+            log.exception("scheduled rotation/deletion failed")
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    """The SKMS server application for ``settings`` (from the environment by default)."""
+    settings = settings or load_settings()
+    configure_logging(settings.log_level)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        policy = CryptoPolicy(
+            allow_deprecated=settings.crypto_allow_deprecated,
+            fips_only=settings.crypto_fips_only,
+            quantum_safe_only=settings.crypto_quantum_safe_only,
+        )
+        service = await KeyService.open(settings.database_url, crypto_policy=policy, metadata_ttl=settings.metadata_ttl)
+        app.state.service = service
+        app.state.api_keys = ApiKeyManager(service)
+        tasks: list[asyncio.Task[Any]] = []
+        extras: list[Any] = []
+        try:
+            if settings.unseal_keyfile and await service.sealer.initialized():
+                await service.sealer.unseal(keyfile=settings.unseal_keyfile)
+            if settings.redis_url:
+                from skms.storage.redis_bus import RedisInvalidation
+
+                bus = RedisInvalidation(settings.redis_url, service)
+                await bus.start()
+                extras.append(bus)
+            from skms.api.relay import UnsealRelay
+
+            relay = UnsealRelay.from_environment(service)
+            if relay is not None:
+                app.state.unseal_relay = relay
+                await relay.start()
+                extras.append(relay)
+            tasks.append(asyncio.create_task(_scheduler(service)))
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            for extra in reversed(extras):
+                with contextlib.suppress(Exception):
+                    await extra.stop()
+            await service.close()
+
+    def on_app_init(config: AppConfig) -> AppConfig:
+        config.state["settings"] = settings
+        return config
+
+    return Litestar(
+        route_handlers=[
+            KeyController,
+            WalletController,
+            misc.random,
+            misc.hash_data,
+            sys.health,
+            sys.ready,
+            sys.get_seal_status,
+            sys.init,
+            sys.unseal,
+            sys.seal,
+            sys.metrics,
+        ],
+        dependencies={
+            "service": Provide(provide_service, sync_to_thread=False),
+            "principal": Provide(provide_principal, sync_to_thread=False),
+        },
+        middleware=[RequestMiddleware, AuthMiddleware],
+        exception_handlers=EXCEPTION_HANDLERS,
+        lifespan=[lifespan],
+        on_app_init=[on_app_init],
+        request_max_body_size=settings.max_body_bytes,
+        openapi_config=OpenAPIConfig(
+            title="SKMS",
+            version=__version__,
+            description="Secure Key Management System: keys, wallets and cryptographic operations.",
+            components=Components(
+                security_schemes={"apiKey": SecurityScheme(type="http", scheme="bearer", description="SKMS API key")}
+            ),
+            security=[{"apiKey": []}],
+        ),
+        debug=False,
+    )
+
+
+def create_app_from_env() -> Litestar:
+    """Factory for granian (``skms.api.app:create_app_from_env``)."""
+    return create_app(load_settings())

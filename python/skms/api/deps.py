@@ -1,0 +1,32 @@
+"""Dependencies the handlers receive: the key service and the calling principal."""
+
+from typing import Any
+
+from litestar import Request
+from litestar.datastructures import State
+
+from skms.auth import Principal
+from skms.errors import InvalidInput, Unauthenticated
+from skms.keys import KeyService
+
+
+def provide_service(state: State) -> KeyService:
+    service: KeyService = state.service
+    return service
+
+
+def provide_principal(request: Request[Any, Any, Any]) -> Principal:
+    user = request.scope.get("user")
+    if not isinstance(user, Principal):
+        raise Unauthenticated("authentication required: send Authorization: Bearer <api-key>")
+    return user
+
+
+def check_batch(items: list[Any] | None, state: State) -> list[Any]:
+    items = items or []
+    limit: int = state.settings.max_batch
+    if not items:
+        raise InvalidInput("batch is empty")
+    if len(items) > limit:
+        raise InvalidInput(f"batch has {len(items)} items; the limit is {limit}")
+    return items

@@ -1,0 +1,147 @@
+"""ASGI middleware: request ids, structured access logs, metrics, and API-key authentication."""
+
+import contextvars
+import json
+import logging
+import os
+import time
+from typing import Any
+
+from litestar.enums import ScopeType
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+from skms.api.metrics import observe
+from skms.api.problems import PROBLEM, problem_of
+from skms.errors import SKMSError, Unauthenticated
+
+REQUEST_ID: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
+log = logging.getLogger("skms.access")
+
+#: Routes that answer without credentials.
+PUBLIC = frozenset({"/v1/sys/health", "/v1/sys/ready", "/v1/sys/seal-status", "/v1/sys/unseal", "/v1/sys/init",
+                    "/metrics", "/schema", "/schema/openapi.json"})  # fmt: skip
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line, with the request id of the request being served."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": round(record.created, 6),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+            "request_id": REQUEST_ID.get(),
+        }
+        extra = getattr(record, "fields", None)
+        if isinstance(extra, dict):
+            entry.update(extra)
+        if record.exc_info and record.exc_info[0] is not None:
+            entry["error"] = record.exc_info[0].__name__
+        return json.dumps(entry, separators=(",", ":"))
+
+
+def configure_logging(level: str) -> None:
+    handler = logging.StreamHandler()
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger("skms")
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    root.propagate = False
+
+
+def _route_template(scope: Scope) -> str:
+    template = scope.get("path_template")
+    return str(template) if template else "unmatched"
+
+
+def _key_type(scope: Scope) -> str:
+    name = scope.get("path_params", {}).get("name")
+    user = scope.get("user")
+    if not name or user is None:
+        return "-"
+    return scope["app"].state.service.cached_type(user.tenant, name) or "-"
+
+
+class RequestMiddleware:
+    """Request id in a header and every log line; access log and metrics after the response."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != ScopeType.HTTP:
+            await self.app(scope, receive, send)
+            return
+        incoming = dict(scope.get("headers", [])).get(b"x-request-id", b"").decode("latin-1")
+        request_id = incoming if 0 < len(incoming) <= 128 and incoming.isprintable() else os.urandom(12).hex()
+        token = REQUEST_ID.set(request_id)
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = list(message.get("headers", []))
+                headers.append((b"x-request-id", request_id.encode("latin-1")))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            elapsed = time.perf_counter() - started
+            route = _route_template(scope)
+            key_type = _key_type(scope)
+            observe(route, key_type, status, elapsed)
+            if log.isEnabledFor(logging.INFO):
+                log.info(
+                    "request",
+                    extra={
+                        "fields": {
+                            "method": scope.get("method"),
+                            "route": route,
+                            "status": status,
+                            "ms": round(elapsed * 1000, 3),
+                        }
+                    },
+                )
+            REQUEST_ID.reset(token)
+
+
+class AuthMiddleware:
+    """Resolves ``Authorization: Bearer <api-key>`` to a Principal in ``scope["user"]``.
+
+    Public routes pass without credentials; every other route answers 401 problem+json.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != ScopeType.HTTP or scope["path"] in PUBLIC:
+            await self.app(scope, receive, send)
+            return
+        try:
+            header = dict(scope.get("headers", [])).get(b"authorization", b"").decode("latin-1")
+            scheme, _, token = header.partition(" ")
+            if scheme.lower() != "bearer" or not token:
+                raise Unauthenticated("authentication required: send Authorization: Bearer <api-key>")
+            api_keys = scope["app"].state.api_keys
+            scope["user"] = await api_keys.authenticate(token.strip())
+        except SKMSError as e:
+            await _send_problem(send, problem_of(e))
+            return
+        await self.app(scope, receive, send)
+
+
+async def _send_problem(send: Send, problem: dict[str, Any]) -> None:
+    body = json.dumps(problem).encode()
+    headers = [(b"content-type", PROBLEM.encode()), (b"content-length", str(len(body)).encode())]
+    if problem["status"] == 401:
+        headers.append((b"www-authenticate", b'Bearer realm="skms"'))
+    start: Any = {"type": "http.response.start", "status": problem["status"], "headers": headers}
+    await send(start)
+    end: Any = {"type": "http.response.body", "body": body}
+    await send(end)

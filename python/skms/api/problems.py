@@ -1,0 +1,105 @@
+"""The one place that maps errors to HTTP: ``application/problem+json`` (RFC 9457)."""
+
+import logging
+import re
+from typing import Any
+
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+
+from skms import errors
+
+log = logging.getLogger("skms.api")
+
+PROBLEM = "application/problem+json"
+TYPE_BASE = "https://skms.dev/problems/"
+
+# Most specific first: the first class that matches decides.
+STATUS: list[tuple[type[errors.SKMSError], int]] = [
+    (errors.Unauthenticated, 401),
+    (errors.Forbidden, 403),
+    (errors.NotFound, 404),
+    (errors.UnknownAlgorithm, 422),
+    (errors.AlgorithmNotAllowed, 422),
+    (errors.Conflict, 409),
+    (errors.InvalidState, 409),
+    (errors.PolicyViolation, 422),
+    (errors.UnsupportedOperation, 422),
+    (errors.Sealed, 503),
+    (errors.StorageError, 503),
+    (errors.UnsealFailed, 400),
+    (errors.IntegrityError, 400),
+    (errors.InvalidInput, 400),
+    (errors.InternalError, 500),
+]
+
+
+def _kebab(name: str) -> str:
+    return "".join("-" + c.lower() if c.isupper() else c for c in name).lstrip("-")
+
+
+def problem_of(exc: errors.SKMSError) -> dict[str, Any]:
+    status = next((code for cls, code in STATUS if isinstance(exc, cls)), 500)
+    kind = type(exc).__name__
+    return {"type": TYPE_BASE + _kebab(kind), "title": kind, "status": status, "detail": str(exc)}
+
+
+def _respond(problem: dict[str, Any], headers: dict[str, str] | None = None) -> Response[Any]:
+    return Response(content=problem, status_code=problem["status"], media_type=PROBLEM, headers=headers)
+
+
+def skms_error(request: Request[Any, Any, Any], exc: errors.SKMSError) -> Response[Any]:
+    problem = problem_of(exc)
+    if problem["status"] >= 500:
+        log.error("request failed: %s", problem["title"])
+    headers = {"WWW-Authenticate": 'Bearer realm="skms"'} if problem["status"] == 401 else None
+    return _respond(problem, headers)
+
+
+def validation_error(request: Request[Any, Any, Any], exc: ValidationException) -> Response[Any]:
+    problem: dict[str, Any] = {
+        "type": TYPE_BASE + "validation",
+        "title": "ValidationError",
+        "status": 400,
+        "detail": exc.detail,
+    }
+    extra = exc.extra if isinstance(exc.extra, list) else []
+    fields = [e.get("key") for e in extra if isinstance(e, dict) and e.get("key")]
+    messages = [e.get("message") for e in extra if isinstance(e, dict) and e.get("message")]
+    if messages:
+        problem["detail"] = "; ".join(str(m) for m in messages)
+    unknown = _UNKNOWN_FIELD.search(str(problem["detail"]))
+    if unknown:
+        problem["field"] = unknown.group(1)
+    elif fields:
+        problem["field"] = fields[0]
+    return _respond(problem)
+
+
+_UNKNOWN_FIELD = re.compile(r"unknown field `([^`]+)`")
+
+
+def http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    status = exc.status_code
+    problem = {
+        "type": TYPE_BASE + f"http-{status}",
+        "title": type(exc).__name__,
+        "status": status,
+        "detail": exc.detail,
+    }
+    return _respond(problem, getattr(exc, "headers", None))
+
+
+def internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    log.exception("unhandled error")
+    problem = {"type": TYPE_BASE + "internal", "title": "InternalError", "status": 500,
+               "detail": "internal error; see the server log with this request id"}  # fmt: skip
+    return _respond(problem)
+
+
+EXCEPTION_HANDLERS: dict[Any, Any] = {
+    errors.SKMSError: skms_error,
+    ValidationException: validation_error,
+    HTTPException: http_error,
+    Exception: internal_error,
+}

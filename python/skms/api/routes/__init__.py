@@ -1,0 +1,1 @@
+"""Route handlers by domain: keys, wallets, sys, misc. Each handler calls one service method."""

@@ -1,0 +1,23 @@
+"""/v1/random and /v1/hash."""
+
+from litestar import post
+
+from skms.api import schemas as s
+from skms.auth import Principal
+from skms.crypto import hashes
+from skms.crypto.random import random_bytes
+from skms.errors import InvalidInput
+
+MAX_RANDOM = 1024
+
+
+@post("/v1/random", status_code=200, tags=["misc"], summary="Random bytes from the server's CSPRNG")
+async def random(data: s.RandomRequest, principal: Principal) -> s.RandomOut:
+    if not 1 <= data.bytes <= MAX_RANDOM:
+        raise InvalidInput(f"bytes must be 1 to {MAX_RANDOM}, got {data.bytes}")
+    return s.RandomOut(random_bytes(data.bytes))
+
+
+@post("/v1/hash", status_code=200, tags=["misc"], summary="Hash data")
+async def hash_data(data: s.HashRequest, principal: Principal) -> s.HashOut:
+    return s.HashOut(data.algorithm, hashes.digest(data.algorithm, data.input))

@@ -1,0 +1,73 @@
+"""/v1/sys: health, readiness, initialization, seal and unseal; /metrics."""
+
+from typing import Any
+
+from litestar import Request, Response, get, post
+from litestar.datastructures import State
+
+from skms.api import schemas as s
+from skms.api.metrics import render_metrics
+from skms.auth import ApiKeyManager, Principal
+from skms.errors import Sealed
+from skms.keys import KeyService
+
+
+async def seal_status(service: KeyService) -> s.SealStatus:
+    record = await service.store.get_seal()
+    if record is None:
+        return s.SealStatus(initialized=False, sealed=True)
+    threshold = record.params.get("threshold") if record.method == "shamir" else None
+    return s.SealStatus(initialized=True, sealed=service.sealer.sealed, method=record.method, threshold=threshold)
+
+
+@get("/v1/sys/health", tags=["sys"], summary="Liveness")
+async def health() -> s.Health:
+    return s.Health("ok")
+
+
+@get("/v1/sys/ready", tags=["sys"], summary="Readiness: storage reachable and unsealed")
+async def ready(service: KeyService) -> s.Health:
+    await service.store.ping()
+    if service.sealer.sealed:
+        raise Sealed("the store is sealed")
+    return s.Health("ready")
+
+
+@get("/v1/sys/seal-status", tags=["sys"], summary="Initialized and sealed state")
+async def get_seal_status(service: KeyService) -> s.SealStatus:
+    return await seal_status(service)
+
+
+@post("/v1/sys/init", status_code=200, tags=["sys"], summary="Initialize the store (once); returns the admin token")
+async def init(data: s.InitRequest, service: KeyService, state: State) -> s.InitOut:
+    result = await service.sealer.initialize(
+        data.method, passphrase=data.passphrase, threshold=data.threshold, shares=data.shares, keyfile=data.keyfile
+    )
+    api_keys: ApiKeyManager = state.api_keys
+    token, _ = await api_keys.create("default", "admin", ["admin"], "created at initialization")
+    return s.InitOut(token, result.shares)
+
+
+@post("/v1/sys/unseal", status_code=200, tags=["sys"], summary="Unseal with a passphrase, shares or key file")
+async def unseal(data: s.UnsealRequest, service: KeyService, state: State) -> s.SealStatus:
+    await service.sealer.unseal(passphrase=data.passphrase, shares=data.shares, keyfile=data.keyfile)
+    relay = state.get("unseal_relay")
+    if relay is not None:
+        await relay.publish()
+    return await seal_status(service)
+
+
+@post("/v1/sys/seal", status_code=200, tags=["sys"], summary="Seal: drop every decrypted secret")
+async def seal(service: KeyService, principal: Principal, state: State) -> s.SealStatus:
+    await service.guard.check(principal, "sys:Seal", principal.tenant, "*")
+    relay = state.get("unseal_relay")
+    if relay is not None:
+        await relay.retract()
+    service.sealer.seal()
+    return await seal_status(service)
+
+
+@get("/metrics", tags=["sys"], summary="Prometheus metrics", include_in_schema=True)
+async def metrics(request: Request[Any, Any, Any], service: KeyService) -> Response[bytes]:
+    body, content_type = render_metrics(service.sealer.sealed)
+    return Response(body, media_type=content_type)

@@ -1,0 +1,89 @@
+"""Server configuration: environment variables (``SKMS_*``) over an optional TOML file,
+parsed into one msgspec struct with errors that name the setting."""
+
+import os
+import tomllib
+from collections.abc import Mapping
+from typing import Any
+
+import msgspec
+
+from skms.errors import InvalidInput
+
+
+class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    #: Where keys live: ``sqlite:///path`` (default) or ``postgresql://…``.
+    database_url: str = "sqlite:///.skms-dev/skms.db"
+    #: Optional Redis for cross-node cache invalidation (never secrets).
+    redis_url: str | None = None
+    #: host:port to listen on.
+    listen: str = "127.0.0.1:8470"
+    #: Server worker processes; 0 means one per core.
+    workers: int = 0
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    #: Largest request body accepted, in bytes.
+    max_body_bytes: int = 1_048_576
+    #: Largest batch (items per request).
+    max_batch: int = 10_000
+    #: Directory for development state (key file, admin token) and runtime files.
+    data_dir: str = ".skms-dev"
+    #: Unseal automatically at start from this key file (development).
+    unseal_keyfile: str | None = None
+    log_level: str = "INFO"
+    #: Seconds a node may use cached key metadata before rereading it.
+    metadata_ttl: float = 1.0
+    #: Crypto policy (see skms.crypto.registry.CryptoPolicy).
+    crypto_fips_only: bool = False
+    crypto_quantum_safe_only: bool = False
+    crypto_allow_deprecated: bool = False
+
+    def __post_init__(self) -> None:
+        host, sep, port = self.listen.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise InvalidInput(f"listen must be host:port, got {self.listen!r}")
+        if self.workers < 0:
+            raise InvalidInput(f"workers must be 0 (one per core) or more, got {self.workers}")
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise InvalidInput("tls_cert and tls_key go together")
+        if self.max_body_bytes < 1024:
+            raise InvalidInput("max_body_bytes must be at least 1024")
+        if self.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+            raise InvalidInput(f"log_level must be DEBUG, INFO, WARNING or ERROR, got {self.log_level!r}")
+
+    @property
+    def host(self) -> str:
+        return self.listen.rpartition(":")[0].strip("[]")
+
+    @property
+    def port(self) -> int:
+        return int(self.listen.rpartition(":")[2])
+
+    @property
+    def worker_count(self) -> int:
+        return self.workers or (os.cpu_count() or 1)
+
+
+FIELDS = tuple(Settings.__struct_fields__)
+
+
+def load_settings(environ: Mapping[str, str] = os.environ, config_file: str | None = None) -> Settings:
+    """Settings from ``config_file`` (or ``SKMS_CONFIG``), then ``SKMS_<FIELD>`` variables."""
+    raw: dict[str, Any] = {}
+    path = config_file or environ.get("SKMS_CONFIG")
+    if path:
+        try:
+            with open(path, "rb") as f:
+                raw.update(tomllib.load(f))
+        except OSError as e:
+            raise InvalidInput(f"cannot read the config file {path}: {e.strerror}") from None
+        except tomllib.TOMLDecodeError as e:
+            raise InvalidInput(f"the config file {path} is not valid TOML: {e}") from None
+    for name in FIELDS:
+        value = environ.get(f"SKMS_{name.upper()}")
+        if value is not None:
+            raw[name] = value
+    try:
+        return msgspec.convert(raw, Settings, strict=False)
+    except msgspec.ValidationError as e:
+        raise InvalidInput(f"bad setting: {e}") from None

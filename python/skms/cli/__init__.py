@@ -1,0 +1,5 @@
+"""The ``skms`` command."""
+
+from skms.cli.main import cli
+
+__all__ = ["cli"]

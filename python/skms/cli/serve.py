@@ -1,0 +1,109 @@
+"""``skms serve``: run the API server under granian (HTTP/1.1 and HTTP/2, optional TLS)."""
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+from skms.api.settings import Settings, load_settings
+from skms.auth import ApiKeyManager
+from skms.keys import KeyService
+from skms.keys.seal import write_keyfile
+
+err = Console(stderr=True)
+
+
+async def _prepare_dev(settings: Settings, keyfile: str, token_file: Path) -> str | None:
+    """Initializes the dev store (key-file seal) and its admin token when missing."""
+    service = await KeyService.open(settings.database_url)
+    try:
+        if await service.sealer.initialized():
+            return None
+        await service.sealer.initialize("keyfile", keyfile=keyfile)
+        token, _ = await ApiKeyManager(service).create("default", "admin", ["admin"], "created by skms serve --dev")
+        fd = os.open(token_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(token + "\n")
+        return token
+    finally:
+        await service.close()
+
+
+@click.command()
+@click.option("--dev", is_flag=True, help="Development mode: local SQLite store, key-file unseal, admin token on disk.")
+@click.option("--listen", help="host:port (default from SKMS_LISTEN or 127.0.0.1:8470).")
+@click.option("--data-dir", type=click.Path(file_okay=False), help="Directory for the dev store, key file and token.")
+@click.option("--workers", type=int, help="Worker processes (0 = one per core).")
+@click.option("--config", type=click.Path(dir_okay=False), help="TOML configuration file.")
+def serve(dev: bool, listen: str | None, data_dir: str | None, workers: int | None, config: str | None) -> None:
+    """Run the SKMS server."""
+    from granian import Granian
+    from granian.constants import Interfaces
+
+    env = dict(os.environ)
+    if listen:
+        env["SKMS_LISTEN"] = listen
+    if workers is not None:
+        env["SKMS_WORKERS"] = str(workers)
+    if data_dir:
+        env["SKMS_DATA_DIR"] = data_dir
+    settings = load_settings(env, config)
+    directory = Path(settings.data_dir).resolve()
+    token: str | None = None
+    if dev:
+        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        keyfile = directory / "unseal.key"
+        if not keyfile.exists():
+            write_keyfile(str(keyfile))
+        if "SKMS_DATABASE_URL" not in env and not config:
+            env["SKMS_DATABASE_URL"] = f"sqlite:///{directory / 'skms.db'}"
+        env["SKMS_UNSEAL_KEYFILE"] = str(keyfile)
+        settings = load_settings(env, config)
+        err.print("[bold yellow]WARNING[/]: development mode — the store unseals with a key file on disk.")
+        token = asyncio.run(_prepare_dev(settings, str(keyfile), directory / "admin-token"))
+    runtime = directory / "run"
+    runtime.mkdir(parents=True, exist_ok=True, mode=0o700)
+    # Shared by this server's workers only (see skms.api.relay): never written to disk.
+    env["SKMS_RELAY_KEY"] = os.urandom(32).hex()
+    env["SKMS_RELAY_FILE"] = str(runtime / f"unseal-relay-{settings.port}")
+    os.environ.update(env)
+    scheme = "https" if settings.tls_cert else "http"
+    address = f"{scheme}://{settings.listen}"
+    err.print(f"SKMS listening on [bold]{address}[/] with {settings.worker_count} worker(s), store {_safe(settings)}")
+    if dev:
+        token_file = directory / "admin-token"
+        shown = token or token_file.read_text().strip()
+        err.print(f"Admin token (also in {token_file}, mode 0600):\n  [bold]{shown}[/]")
+        err.print("Try it:")
+        err.print(
+            f"  curl -s -H 'Authorization: Bearer {shown}' -H 'Content-Type: application/json' \\\n"
+            f'       -d \'{{"name":"demo","type":"ed25519"}}\' {address}/v1/keys',
+            soft_wrap=True,
+        )
+        err.print(f"  export SKMS_ADDR={address} SKMS_TOKEN=$(cat {token_file}); skms key list")
+    Granian(
+        "skms.api.app:create_app_from_env",
+        factory=True,
+        interface=Interfaces.ASGI,
+        address=settings.host,
+        port=settings.port,
+        workers=settings.worker_count,
+        ssl_cert=Path(settings.tls_cert) if settings.tls_cert else None,
+        ssl_key=Path(settings.tls_key) if settings.tls_key else None,
+        log_access=False,
+    ).serve()
+
+
+def _safe(settings: Settings) -> str:
+    url = settings.database_url
+    if "@" in url:  # hide credentials
+        scheme, _, rest = url.partition("://")
+        return f"{scheme}://…@{rest.rpartition('@')[2]}"
+    return url
+
+
+if __name__ == "__main__":
+    sys.exit(serve())
