@@ -90,6 +90,10 @@ class StorageError(SKMSError):
     """The store could not be reached or refused the write; nothing was acknowledged."""
 
 
+class AuditUnavailable(StorageError):
+    """The audit record of an operation could not be persisted, so the operation gives no result (fail closed)."""
+
+
 class Unauthenticated(SKMSError):
     """No credentials, or credentials that are unknown, expired or revoked."""
 
@@ -98,12 +102,21 @@ class Forbidden(SKMSError):
     """The caller is known but may not do this."""
 
 
+class RateLimited(SKMSError):
+    """Too many requests for this principal and route class; retry after ``retry_after`` seconds."""
+
+    def __init__(self, message: str, retry_after: float = 1.0) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class InternalError(SKMSError):
     """A bug in SKMS itself (for example a panic caught in the native core)."""
 
 
 __all__ = [
     "AlgorithmNotAllowed",
+    "AuditUnavailable",
     "Conflict",
     "Forbidden",
     "IntegrityError",
@@ -120,6 +133,7 @@ __all__ = [
     "InvalidType",
     "NotFound",
     "PolicyViolation",
+    "RateLimited",
     "SKMSError",
     "Sealed",
     "StorageError",

@@ -16,11 +16,16 @@ from skms import __version__
 from skms.api.deps import provide_principal, provide_service
 from skms.api.middleware import AuthMiddleware, RequestMiddleware, configure_logging
 from skms.api.problems import EXCEPTION_HANDLERS
-from skms.api.routes import misc, sys
+from skms.api.routes import auth, misc, sys
+from skms.api.routes.access import ApiKeyController, PolicyController
 from skms.api.routes.keys import KeyController
 from skms.api.routes.wallets import WalletController
 from skms.api.settings import Settings, load_settings
-from skms.auth import ApiKeyManager
+from skms.auth import ApiKeyManager, Issuer, JwtVerifier, TokenIssuer
+from skms.authz import Authorizer
+from skms.authz.access import AccessService
+from skms.authz.guard import SecurityGuard
+from skms.authz.ratelimit import MemoryRateLimiter, RedisRateLimiter
 from skms.crypto.registry import CryptoPolicy
 from skms.keys import KeyService
 
@@ -57,7 +62,19 @@ def create_app(settings: Settings | None = None) -> Litestar:
         )
         service = await KeyService.open(settings.database_url, crypto_policy=policy, metadata_ttl=settings.metadata_ttl)
         app.state.service = service
-        app.state.api_keys = ApiKeyManager(service)
+        api_keys = ApiKeyManager(service)
+        app.state.api_keys = api_keys
+        authorizer = Authorizer(service.store)
+        limiter: Any = RedisRateLimiter(settings.redis_url) if settings.redis_url else MemoryRateLimiter()
+        guard = SecurityGuard(service, authorizer, audit=None, limiter=limiter)
+        service.guard = guard
+        app.state.access = AccessService(api_keys, authorizer, guard)
+        tokens = TokenIssuer(service, api_keys, settings.token_issuer)
+        app.state.tokens = tokens
+        trusted = [
+            Issuer(i.issuer, i.audience, i.jwks_file, i.jwks_url, i.roles_claim, i.tenant) for i in settings.jwt_issuers
+        ]
+        app.state.jwt = JwtVerifier([*trusted, tokens.self_issuer])
         tasks: list[asyncio.Task[Any]] = []
         extras: list[Any] = []
         try:
@@ -94,6 +111,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
         route_handlers=[
             KeyController,
             WalletController,
+            ApiKeyController,
+            PolicyController,
+            auth.token,
+            auth.jwks,
             misc.random,
             misc.hash_data,
             sys.health,

@@ -1,6 +1,5 @@
 """ASGI middleware: request ids, structured access logs, metrics, and API-key authentication."""
 
-import contextvars
 import json
 import logging
 import os
@@ -12,14 +11,14 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from skms.api.metrics import observe
 from skms.api.problems import PROBLEM, problem_of
+from skms.context import CURRENT, RequestContext
 from skms.errors import SKMSError, Unauthenticated
 
-REQUEST_ID: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 log = logging.getLogger("skms.access")
 
 #: Routes that answer without credentials.
 PUBLIC = frozenset({"/v1/sys/health", "/v1/sys/ready", "/v1/sys/seal-status", "/v1/sys/unseal", "/v1/sys/init",
-                    "/metrics", "/schema", "/schema/openapi.json"})  # fmt: skip
+                    "/v1/auth/token", "/v1/auth/jwks.json", "/metrics", "/schema", "/schema/openapi.json"})  # fmt: skip
 
 
 class JsonFormatter(logging.Formatter):
@@ -31,7 +30,7 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),
-            "request_id": REQUEST_ID.get(),
+            "request_id": CURRENT.get().request_id,
         }
         extra = getattr(record, "fields", None)
         if isinstance(extra, dict):
@@ -75,7 +74,8 @@ class RequestMiddleware:
             return
         incoming = dict(scope.get("headers", [])).get(b"x-request-id", b"").decode("latin-1")
         request_id = incoming if 0 < len(incoming) <= 128 and incoming.isprintable() else os.urandom(12).hex()
-        token = REQUEST_ID.set(request_id)
+        client = scope.get("client")
+        token = CURRENT.set(RequestContext(request_id, client[0] if client else None))
         started = time.perf_counter()
         status = 500
 
@@ -107,7 +107,7 @@ class RequestMiddleware:
                         }
                     },
                 )
-            REQUEST_ID.reset(token)
+            CURRENT.reset(token)
 
 
 class AuthMiddleware:
@@ -128,8 +128,12 @@ class AuthMiddleware:
             scheme, _, token = header.partition(" ")
             if scheme.lower() != "bearer" or not token:
                 raise Unauthenticated("authentication required: send Authorization: Bearer <api-key>")
-            api_keys = scope["app"].state.api_keys
-            scope["user"] = await api_keys.authenticate(token.strip())
+            token = token.strip()
+            state = scope["app"].state
+            if token.startswith("skms_"):
+                scope["user"] = await state.api_keys.authenticate(token)
+            else:
+                scope["user"] = await state.jwt.verify(token)
         except SKMSError as e:
             await _send_problem(send, problem_of(e))
             return

@@ -1,6 +1,7 @@
 """The one place that maps errors to HTTP: ``application/problem+json`` (RFC 9457)."""
 
 import logging
+import math
 import re
 from typing import Any
 
@@ -17,6 +18,7 @@ TYPE_BASE = "https://skms.dev/problems/"
 # Most specific first: the first class that matches decides.
 STATUS: list[tuple[type[errors.SKMSError], int]] = [
     (errors.Unauthenticated, 401),
+    (errors.RateLimited, 429),
     (errors.Forbidden, 403),
     (errors.NotFound, 404),
     (errors.UnknownAlgorithm, 422),
@@ -53,6 +55,8 @@ def skms_error(request: Request[Any, Any, Any], exc: errors.SKMSError) -> Respon
     if problem["status"] >= 500:
         log.error("request failed: %s", problem["title"])
     headers = {"WWW-Authenticate": 'Bearer realm="skms"'} if problem["status"] == 401 else None
+    if isinstance(exc, errors.RateLimited):
+        headers = {"Retry-After": str(max(1, math.ceil(exc.retry_after)))}
     return _respond(problem, headers)
 
 

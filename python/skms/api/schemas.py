@@ -346,3 +346,61 @@ class UnsealRequest(Body):
     passphrase: str | None = None
     shares: list[str] | None = None
     keyfile: str | None = None
+
+
+# -- authentication and authorization ---------------------------------------------------------
+
+
+class ApiKeyCreate(Body):
+    principal: str
+    roles: list[str]
+    description: str = ""
+    ttl: float | None = None
+
+
+class ApiKeyOut(Out):
+    id: str
+    principal: str
+    roles: list[str]
+    description: str
+    created_at: float
+    expires_at: float | None = None
+    revoked_at: float | None = None
+
+
+class ApiKeyCreated(msgspec.Struct):
+    token: str
+    api_key: ApiKeyOut
+
+
+class ApiKeyList(msgspec.Struct):
+    api_keys: list[ApiKeyOut]
+
+
+class BindingIn(Body):
+    roles: list[str] = []
+    policies: list[str] = []
+
+
+class BindingOut(msgspec.Struct):
+    principal: str
+    roles: list[str]
+    policies: list[str]
+
+
+class SimulateRequest(Body):
+    principal: str
+    action: str
+    resource: str
+    roles: list[str] = []
+    source: str | None = None
+    key_type: str | None = None
+    key_labels: dict[str, str] | None = None
+
+
+class DecisionOut(Out):
+    allowed: bool
+    reason: str
+    policy: str | None = None
+    statement: int | None = None
+    sid: str | None = None

@@ -11,6 +11,17 @@ import msgspec
 from skms.errors import InvalidInput
 
 
+class IssuerSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """A trusted JWT issuer."""
+
+    issuer: str
+    audience: str = "skms"
+    jwks_file: str | None = None
+    jwks_url: str | None = None
+    roles_claim: str = "roles"
+    tenant: str = "default"
+
+
 class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     #: Where keys live: ``sqlite:///path`` (default) or ``postgresql://…``.
     database_url: str = "sqlite:///.skms-dev/skms.db"
@@ -37,6 +48,10 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     crypto_fips_only: bool = False
     crypto_quantum_safe_only: bool = False
     crypto_allow_deprecated: bool = False
+    #: Trusted JWT issuers (TOML array of tables, or JSON in SKMS_JWT_ISSUERS).
+    jwt_issuers: list[IssuerSettings] = []
+    #: The ``iss`` of the tokens this server issues at /v1/auth/token.
+    token_issuer: str = "skms"
 
     def __post_init__(self) -> None:
         host, sep, port = self.listen.rpartition(":")
@@ -81,7 +96,14 @@ def load_settings(environ: Mapping[str, str] = os.environ, config_file: str | No
             raise InvalidInput(f"the config file {path} is not valid TOML: {e}") from None
     for name in FIELDS:
         value = environ.get(f"SKMS_{name.upper()}")
-        if value is not None:
+        if value is None:
+            continue
+        if name == "jwt_issuers":
+            try:
+                raw[name] = msgspec.json.decode(value)
+            except msgspec.DecodeError:
+                raise InvalidInput("SKMS_JWT_ISSUERS must be a JSON array of issuer objects") from None
+        else:
             raw[name] = value
     try:
         return msgspec.convert(raw, Settings, strict=False)

@@ -12,14 +12,16 @@ security layer replaces it), so every interface gets the same answer.
 
 import asyncio
 import base64
+import functools
 import hashlib
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, TypeVar
 
 from skms._native import SecretBytes
+from skms.context import GUARDED
 from skms.crypto import registry
 from skms.crypto.keys import (
     AeadKey,
@@ -56,6 +58,9 @@ from skms.keys.model import (
 from skms.keys.seal import Sealer
 from skms.storage import open_store
 from skms.storage.base import KeyFilter, KeyRecord, KeyStore, VersionRecord
+
+T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
 
 WALLET_TYPE = "hd-wallet"
 UNSET: Any = object()
@@ -103,10 +108,52 @@ class _Cached:
 
 
 class Guard:
-    """Authorization and audit seam. The security layer subclasses it."""
+    """Authorization and audit seam: allow-all without a record. The security layer subclasses it."""
+
+    async def run(
+        self,
+        principal: object,
+        action: str,
+        tenant: str,
+        resource: str,
+        call: Callable[[], Awaitable[T]],
+        inputs: Sequence[bytes | str],
+    ) -> T:
+        """Authorizes, runs ``call``, records the outcome, and only then returns the result."""
+        return await call()
 
     async def check(self, principal: object, action: str, tenant: str, resource: str) -> None:
+        """Authorizes (and records) an action outside a guarded call; a no-op inside one."""
         return None
+
+
+def _guarded(action: str, named: bool = True) -> Callable[[F], F]:
+    """Runs a service method through the guard: ``tenant`` and ``name`` are its first two arguments.
+
+    Calls made while another guarded call runs (rewrap → decrypt, encrypt) are part of it.
+    """
+    kind = action.partition(":")[0]
+
+    def decorate(fn: F) -> F:
+        @functools.wraps(fn)
+        async def guarded(self: "KeyService", tenant: str, *args: Any, principal: object = None, **kwargs: Any) -> Any:
+            if GUARDED.get():
+                return await fn(self, tenant, *args, **kwargs)
+            resource = f"{kind}:{args[0]}" if named and args else f"{kind}:*"
+            inputs = [a for a in args[1:] if isinstance(a, bytes | str)]
+
+            async def call() -> Any:
+                token = GUARDED.set(True)
+                try:
+                    return await fn(self, tenant, *args, **kwargs)
+                finally:
+                    GUARDED.reset(token)
+
+            return await self.guard.run(principal, action, tenant, resource, call, inputs)
+
+        return guarded  # type: ignore[return-value]
+
+    return decorate
 
 
 def _now() -> float:
@@ -285,11 +332,12 @@ class KeyService:
                 (not isinstance(cls, tuple) and issubclass(key_class, cls))):  # fmt: skip
             raise UnsupportedOperation(f"a {record.type} key cannot {operation}")
 
-    async def get_key(self, tenant: str, name: str, principal: object = None) -> KeyInfo:
-        await self.guard.check(principal, "key:Get", tenant, name)
+    @_guarded("key:Get")
+    async def get_key(self, tenant: str, name: str, *, principal: object = None) -> KeyInfo:
         record = await self.store.get_key(tenant, name)
         return _info(record, await self.store.get_versions(record.id))
 
+    @_guarded("key:List", named=False)
     async def list_keys(
         self,
         tenant: str,
@@ -302,7 +350,6 @@ class KeyService:
         cursor: str | None = None,
         principal: object = None,
     ) -> tuple[list[KeyInfo], str | None]:
-        await self.guard.check(principal, "key:List", tenant, prefix or "*")
         if not isinstance(limit, int) or not 1 <= limit <= MAX_LIST:
             raise InvalidInput(f"limit must be 1 to {MAX_LIST}, got {limit!r}")
         page, nxt = await self.store.list_keys(tenant, KeyFilter(type, state, prefix, labels or {}), limit, cursor)
@@ -319,6 +366,7 @@ class KeyService:
         )
         return VersionRecord(record.id, number, now, "enabled", blob, public_key, None if not ttl else now + ttl)
 
+    @_guarded("key:Create")
     async def create_key(
         self,
         tenant: str,
@@ -332,7 +380,6 @@ class KeyService:
         principal: object = None,
     ) -> KeyInfo:
         """A new key with version 1 (generated here; its material never leaves unprotected)."""
-        await self.guard.check(principal, "key:Create", tenant, name)
         if type == WALLET_TYPE:
             raise InvalidInput("create wallets with create_wallet")
         alg = self.crypto_policy.check(type)
@@ -377,6 +424,7 @@ class KeyService:
         self._changed(tenant, name)
         return _info(record, [version])
 
+    @_guarded("key:Update")
     async def update_key(
         self,
         tenant: str,
@@ -388,7 +436,6 @@ class KeyService:
         principal: object = None,
     ) -> KeyInfo:
         """Changes labels, policy (merged) and the minimum decryption/verification version."""
-        await self.guard.check(principal, "key:Update", tenant, name)
         record = await self.store.get_key(tenant, name)
         if record.state == KeyState.DESTROYED:
             raise InvalidState(f"{name!r} is destroyed")
@@ -412,8 +459,8 @@ class KeyService:
         self._changed(tenant, name)
         return _info(updated, await self.store.get_versions(updated.id))
 
-    async def rotate_key(self, tenant: str, name: str, principal: object = None) -> KeyInfo:
-        await self.guard.check(principal, "key:Rotate", tenant, name)
+    @_guarded("key:Rotate")
+    async def rotate_key(self, tenant: str, name: str, *, principal: object = None) -> KeyInfo:
         record = await self.store.get_key(tenant, name)
         return await self._rotate(record, expected_latest=None)
 
@@ -437,20 +484,25 @@ class KeyService:
         self._changed(record.tenant, record.name)
         return _info(updated, await self.store.get_versions(updated.id))
 
-    async def set_state(self, tenant: str, name: str, state: str, principal: object = None) -> KeyInfo:
+    @_guarded("key:SetState")
+    async def set_state(self, tenant: str, name: str, state: str, *, principal: object = None) -> KeyInfo:
         """Activates, suspends or marks compromised (KMIP / SP 800-57 transitions)."""
-        await self.guard.check(principal, "key:SetState", tenant, name)
         record = await self.store.get_key(tenant, name)
         target = check_transition(record.state, state)
         updated = await self.store.update_key(replace(record, state=str(target), updated_at=self.clock()))
         self._changed(tenant, name)
         return _info(updated, await self.store.get_versions(updated.id))
 
+    @_guarded("key:ScheduleDeletion")
     async def schedule_deletion(
-        self, tenant: str, name: str, window: int | None = None, principal: object = None
+        self,
+        tenant: str,
+        name: str,
+        window: int | None = None,
+        *,
+        principal: object = None,
     ) -> KeyInfo:
         """Destruction after the waiting period (the policy's, default 7 days); cancellable until then."""
-        await self.guard.check(principal, "key:ScheduleDeletion", tenant, name)
         record = await self.store.get_key(tenant, name)
         if record.state == KeyState.DESTROYED:
             raise InvalidState(f"{name!r} is already destroyed")
@@ -467,8 +519,8 @@ class KeyService:
             return await self._destroy(updated)
         return _info(updated, await self.store.get_versions(updated.id))
 
-    async def cancel_deletion(self, tenant: str, name: str, principal: object = None) -> KeyInfo:
-        await self.guard.check(principal, "key:CancelDeletion", tenant, name)
+    @_guarded("key:CancelDeletion")
+    async def cancel_deletion(self, tenant: str, name: str, *, principal: object = None) -> KeyInfo:
         record = await self.store.get_key(tenant, name)
         if record.state == KeyState.DESTROYED:
             raise InvalidState(f"{name!r} is destroyed: too late to cancel")
@@ -488,9 +540,9 @@ class KeyService:
         self._changed(record.tenant, record.name)
         return _info(updated, await self.store.get_versions(record.id))
 
-    async def trim_versions(self, tenant: str, name: str, principal: object = None) -> KeyInfo:
+    @_guarded("key:Trim")
+    async def trim_versions(self, tenant: str, name: str, *, principal: object = None) -> KeyInfo:
         """Destroys the material of every version below the minimum version."""
-        await self.guard.check(principal, "key:Trim", tenant, name)
         record = await self.store.get_key(tenant, name)
         below = [v.version for v in await self.store.get_versions(record.id) if v.version < record.min_version]
         if below:
@@ -520,10 +572,16 @@ class KeyService:
 
     # -- crypto operations ---------------------------------------------------------------------
 
+    @_guarded("key:Encrypt")
     async def encrypt(
-        self, tenant: str, name: str, plaintext: bytes, associated_data: bytes = b"", principal: object = None
+        self,
+        tenant: str,
+        name: str,
+        plaintext: bytes,
+        associated_data: bytes = b"",
+        *,
+        principal: object = None,
     ) -> tuple[str, int]:
-        await self.guard.check(principal, "key:Encrypt", tenant, name)
         cached = await self._load(tenant, name)
         self._require(cached, (AeadKey, DecryptingKey), "encrypt")
         version = self._for_protect(cached, "encrypt")
@@ -536,10 +594,16 @@ class KeyService:
             data = key.public_key().encrypt(plaintext)
         return encode_versioned(version, data), version
 
+    @_guarded("key:Decrypt")
     async def decrypt(
-        self, tenant: str, name: str, ciphertext: str, associated_data: bytes = b"", principal: object = None
+        self,
+        tenant: str,
+        name: str,
+        ciphertext: str,
+        associated_data: bytes = b"",
+        *,
+        principal: object = None,
     ) -> bytes:
-        await self.guard.check(principal, "key:Decrypt", tenant, name)
         version, data = decode_versioned(ciphertext)
         cached = await self._load(tenant, name)
         self._require(cached, (AeadKey, DecryptingKey), "decrypt")
@@ -549,27 +613,47 @@ class KeyService:
             return key.decrypt(data, associated_data)
         return key.decrypt(data)  # type: ignore[no-any-return]
 
+    @_guarded("key:Rewrap")
     async def rewrap(
-        self, tenant: str, name: str, ciphertext: str, associated_data: bytes = b"", principal: object = None
+        self,
+        tenant: str,
+        name: str,
+        ciphertext: str,
+        associated_data: bytes = b"",
+        *,
+        principal: object = None,
     ) -> tuple[str, int]:
         """Decrypts with the version that made ``ciphertext`` and encrypts with the newest one."""
-        plaintext = await self.decrypt(tenant, name, ciphertext, associated_data, principal)
-        return await self.encrypt(tenant, name, plaintext, associated_data, principal)
+        plaintext = await self.decrypt(tenant, name, ciphertext, associated_data)
+        return await self.encrypt(tenant, name, plaintext, associated_data)
 
+    @_guarded("key:Datakey")
     async def datakey(
-        self, tenant: str, name: str, size: int = 32, associated_data: bytes = b"", principal: object = None
+        self,
+        tenant: str,
+        name: str,
+        size: int = 32,
+        associated_data: bytes = b"",
+        *,
+        principal: object = None,
     ) -> tuple[SecretBytes, str, int]:
         """A fresh data key, and the same encrypted under this key (envelope encryption for callers)."""
         if size not in (16, 24, 32, 64):
             raise InvalidInput(f"data keys are 16, 24, 32 or 64 bytes, not {size}")
         plaintext = SecretBytes.random(size)
-        text, version = await self.encrypt(tenant, name, plaintext.expose_secret(), associated_data, principal)
+        text, version = await self.encrypt(tenant, name, plaintext.expose_secret(), associated_data)
         return plaintext, text, version
 
+    @_guarded("key:Sign")
     async def sign(
-        self, tenant: str, name: str, message: bytes, *, prehashed: bool = False, principal: object = None
+        self,
+        tenant: str,
+        name: str,
+        message: bytes,
+        *,
+        prehashed: bool = False,
+        principal: object = None,
     ) -> tuple[str, int]:
-        await self.guard.check(principal, "key:Sign", tenant, name)
         cached = await self._load(tenant, name)
         self._require(cached, SigningKey, "sign")
         version = self._for_protect(cached, "sign")
@@ -580,6 +664,7 @@ class KeyService:
             return encode_versioned(version, key.sign_digest(message)), version
         return encode_versioned(version, key.sign(message)), version
 
+    @_guarded("key:Verify")
     async def verify(
         self,
         tenant: str,
@@ -590,7 +675,6 @@ class KeyService:
         prehashed: bool = False,
         principal: object = None,
     ) -> bool:
-        await self.guard.check(principal, "key:Verify", tenant, name)
         version, data = decode_versioned(signature, "signature")
         cached = await self._load(tenant, name)
         self._require(cached, SigningKey, "verify")
@@ -605,40 +689,40 @@ class KeyService:
         except InvalidSignature:
             return False
 
-    async def mac(self, tenant: str, name: str, data: bytes, principal: object = None) -> tuple[str, int]:
-        await self.guard.check(principal, "key:Mac", tenant, name)
+    @_guarded("key:Mac")
+    async def mac(self, tenant: str, name: str, data: bytes, *, principal: object = None) -> tuple[str, int]:
         cached = await self._load(tenant, name)
         self._require(cached, MacKey, "mac")
         version = self._for_protect(cached, "mac")
         return encode_versioned(version, self._key_object(cached, version).mac(data)), version
 
-    async def verify_mac(self, tenant: str, name: str, data: bytes, tag: str, principal: object = None) -> bool:
-        await self.guard.check(principal, "key:VerifyMac", tenant, name)
+    @_guarded("key:VerifyMac")
+    async def verify_mac(self, tenant: str, name: str, data: bytes, tag: str, *, principal: object = None) -> bool:
         version, raw = decode_versioned(tag, "tag")
         cached = await self._load(tenant, name)
         self._require(cached, MacKey, "verify_mac")
         self._for_process(cached, version, "verify_mac")
         return bool(self._key_object(cached, version).verify(data, raw))
 
-    async def encapsulate(self, tenant: str, name: str, principal: object = None) -> tuple[SecretBytes, str, int]:
-        await self.guard.check(principal, "key:Encapsulate", tenant, name)
+    @_guarded("key:Encapsulate")
+    async def encapsulate(self, tenant: str, name: str, *, principal: object = None) -> tuple[SecretBytes, str, int]:
         cached = await self._load(tenant, name)
         self._require(cached, KemPrivateKey, "encapsulate")
         version = self._for_protect(cached, "encapsulate")
         shared, ciphertext = self._key_object(cached, version).public_key().encapsulate()
         return shared, encode_versioned(version, ciphertext), version
 
-    async def decapsulate(self, tenant: str, name: str, ciphertext: str, principal: object = None) -> SecretBytes:
-        await self.guard.check(principal, "key:Decapsulate", tenant, name)
+    @_guarded("key:Decapsulate")
+    async def decapsulate(self, tenant: str, name: str, ciphertext: str, *, principal: object = None) -> SecretBytes:
         version, data = decode_versioned(ciphertext)
         cached = await self._load(tenant, name)
         self._require(cached, KemPrivateKey, "decapsulate")
         self._for_process(cached, version, "decapsulate")
         return self._key_object(cached, version).decapsulate(data)  # type: ignore[no-any-return]
 
-    async def public_key(self, tenant: str, name: str, version: int | None = None, principal: object = None) -> Any:
+    @_guarded("key:Get")
+    async def public_key(self, tenant: str, name: str, version: int | None = None, *, principal: object = None) -> Any:
         """The public key object of a version (the newest by default)."""
-        await self.guard.check(principal, "key:Get", tenant, name)
         cached = await self._load(tenant, name)
         number = version or cached.newest or cached.record.latest_version
         v = cached.versions.get(number)
@@ -691,6 +775,7 @@ class KeyService:
 
     # -- wallets ---------------------------------------------------------------------------------
 
+    @_guarded("wallet:Create")
     async def create_wallet(
         self,
         tenant: str,
@@ -706,7 +791,6 @@ class KeyService:
         """A new HD wallet. Returns its metadata and the mnemonic, shown this once."""
         from skms.keys import wallets
 
-        await self.guard.check(principal, "wallet:Create", tenant, name)
         root, phrase = wallets.WalletRoot.generate(words, passphrase, language)
         info = await self._insert(
             tenant, name, WALLET_TYPE, "derive", labels, policy, KeyState.ACTIVE, root.material().expose_secret(),
@@ -714,6 +798,7 @@ class KeyService:
         )  # fmt: skip
         return info, phrase
 
+    @_guarded("wallet:Create")
     async def import_wallet(
         self,
         tenant: str,
@@ -728,7 +813,6 @@ class KeyService:
     ) -> KeyInfo:
         from skms.keys import wallets
 
-        await self.guard.check(principal, "wallet:Create", tenant, name)
         root = wallets.WalletRoot.from_phrase(phrase, passphrase) if phrase is not None else None
         if root is None:
             if seed is None:
@@ -746,11 +830,12 @@ class KeyService:
         version = self._for_protect(cached, operation)
         return self._key_object(cached, version)
 
-    async def wallet_xpub(self, tenant: str, name: str, path: str, principal: object = None) -> dict[str, str]:
-        await self.guard.check(principal, "wallet:Derive", tenant, name)
+    @_guarded("wallet:Derive")
+    async def wallet_xpub(self, tenant: str, name: str, path: str, *, principal: object = None) -> dict[str, str]:
         root = await self._wallet(tenant, name, "derive")
         return root.xpub(path)  # type: ignore[no-any-return]
 
+    @_guarded("wallet:Derive")
     async def wallet_addresses(
         self,
         tenant: str,
@@ -765,10 +850,10 @@ class KeyService:
         network: str = "mainnet",
         principal: object = None,
     ) -> list[dict[str, Any]]:
-        await self.guard.check(principal, "wallet:Derive", tenant, name)
         root = await self._wallet(tenant, name, "derive")
         return await asyncio.to_thread(root.addresses, chain, account, change, start, count, kind, network)
 
+    @_guarded("wallet:Sign")
     async def wallet_sign(
         self,
         tenant: str,
@@ -781,7 +866,6 @@ class KeyService:
         chain_id: int | None = None,
         principal: object = None,
     ) -> dict[str, Any]:
-        await self.guard.check(principal, "wallet:Sign", tenant, name)
         root = await self._wallet(tenant, name, "sign")
         return root.sign(path, scheme, payload=payload, digest=digest, chain_id=chain_id)  # type: ignore[no-any-return]
 
@@ -841,6 +925,37 @@ class KeyService:
         from skms.keys import transfer
 
         return await transfer.export_wallet_phrase(self, tenant, name, principal=principal)
+
+    # -- backup and restore (skms.keys.backup) --
+
+    async def backup(
+        self,
+        tenant: str | None = None,
+        names: Sequence[str] | None = None,
+        *,
+        recipient_public_key: bytes,
+        principal: object = None,
+    ) -> bytes:
+        """An encrypted bundle of some keys of a tenant, a whole tenant, or every tenant (None)."""
+        from skms.keys import backup
+
+        return await backup.backup(self, tenant, names, recipient_public_key=recipient_public_key, principal=principal)
+
+    async def restore(
+        self,
+        bundle: bytes,
+        backup_private_key: SecretBytes | bytes,
+        *,
+        tenant_map: dict[str, str] | None = None,
+        overwrite: bool = False,
+        principal: object = None,
+    ) -> dict[str, int]:
+        """Recreates every key of a backup bundle here; returns counts (keys, versions, replaced)."""
+        from skms.keys import backup
+
+        return await backup.restore(
+            self, bundle, backup_private_key, tenant_map=tenant_map, overwrite=overwrite, principal=principal
+        )
 
 
 def fingerprint(data: bytes) -> str:

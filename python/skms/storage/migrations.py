@@ -78,6 +78,54 @@ MIGRATIONS: list[list[str]] = [
         )""",
         "CREATE INDEX api_keys_tenant ON api_keys (tenant)",
     ],
+    # 4: authorization: custom policies and what each principal is bound to.
+    [
+        """CREATE TABLE authz_policies (
+            tenant TEXT NOT NULL,
+            name TEXT NOT NULL,
+            document TEXT NOT NULL,
+            updated_at {float} NOT NULL,
+            PRIMARY KEY (tenant, name)
+        )""",
+        """CREATE TABLE authz_bindings (
+            tenant TEXT NOT NULL,
+            principal TEXT NOT NULL,
+            roles TEXT NOT NULL,
+            policies TEXT NOT NULL,
+            updated_at {float} NOT NULL,
+            PRIMARY KEY (tenant, principal)
+        )""",
+    ],
+    # 5: the audit log (skms.audit): hash-chained records, one chain per writer, and signed checkpoints.
+    [
+        """CREATE TABLE audit_records (
+            chain_id TEXT NOT NULL,
+            seq BIGINT NOT NULL,
+            time {float} NOT NULL,
+            tenant TEXT NOT NULL,
+            principal TEXT NOT NULL,
+            action TEXT NOT NULL,
+            resource TEXT NOT NULL,
+            result TEXT NOT NULL,
+            event TEXT NOT NULL,
+            hash {blob} NOT NULL,
+            mac {blob} NOT NULL,
+            mac_version INTEGER NOT NULL,
+            PRIMARY KEY (chain_id, seq)
+        )""",
+        "CREATE INDEX audit_records_time ON audit_records (time, chain_id, seq)",
+        "CREATE INDEX audit_records_tenant_time ON audit_records (tenant, time)",
+        """CREATE TABLE audit_checkpoints (
+            chain_id TEXT NOT NULL,
+            seq BIGINT NOT NULL,
+            time {float} NOT NULL,
+            hash {blob} NOT NULL,
+            mac {blob} NOT NULL,
+            key_version INTEGER NOT NULL,
+            signature {blob} NOT NULL,
+            PRIMARY KEY (chain_id, seq)
+        )""",
+    ],
 ]
 
 LATEST = len(MIGRATIONS)

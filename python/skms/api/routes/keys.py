@@ -87,7 +87,7 @@ class KeyController(Controller):
 
     @get("/{name:str}", summary="Key metadata and public keys")
     async def show(self, name: str, service: KeyService, principal: Principal) -> s.KeyOut:
-        return key_out(await service.get_key(principal.tenant, name, principal))
+        return key_out(await service.get_key(principal.tenant, name, principal=principal))
 
     @patch("/{name:str}", summary="Update policy, labels or minimum version")
     async def update(self, name: str, data: s.KeyUpdate, service: KeyService, principal: Principal) -> s.KeyOut:
@@ -103,11 +103,11 @@ class KeyController(Controller):
 
     @post("/{name:str}/rotate", status_code=200, summary="Add a new version")
     async def rotate(self, name: str, service: KeyService, principal: Principal) -> s.KeyOut:
-        return key_out(await service.rotate_key(principal.tenant, name, principal))
+        return key_out(await service.rotate_key(principal.tenant, name, principal=principal))
 
     @post("/{name:str}/state", status_code=200, summary="Activate, suspend or mark compromised")
     async def state(self, name: str, data: s.StateChange, service: KeyService, principal: Principal) -> s.KeyOut:
-        return key_out(await service.set_state(principal.tenant, name, data.state, principal))
+        return key_out(await service.set_state(principal.tenant, name, data.state, principal=principal))
 
     @delete("/{name:str}", status_code=200, summary="Schedule destruction (default 7 days)")
     async def schedule_deletion(
@@ -117,11 +117,11 @@ class KeyController(Controller):
         principal: Principal,
         window: int | None = Parameter(default=None, ge=0, description="seconds before destruction"),
     ) -> s.KeyOut:
-        return key_out(await service.schedule_deletion(principal.tenant, name, window, principal))
+        return key_out(await service.schedule_deletion(principal.tenant, name, window, principal=principal))
 
     @post("/{name:str}/cancel-deletion", status_code=200, summary="Cancel a scheduled destruction")
     async def cancel_deletion(self, name: str, service: KeyService, principal: Principal) -> s.KeyOut:
-        return key_out(await service.cancel_deletion(principal.tenant, name, principal))
+        return key_out(await service.cancel_deletion(principal.tenant, name, principal=principal))
 
     # -- crypto ------------------------------------------------------------------------------
 
@@ -131,14 +131,14 @@ class KeyController(Controller):
     ) -> s.CiphertextOut | s.BatchResults:
         async def one(item: s.EncryptItem) -> s.BatchItemResult:
             text, version = await service.encrypt(
-                principal.tenant, name, item.plaintext, item.associated_data, principal
+                principal.tenant, name, item.plaintext, item.associated_data, principal=principal
             )
             return s.BatchItemResult(ciphertext=text, key_version=version)
 
         if data.batch is not None:
             return await run_batch(check_batch(data.batch, state), one)
         text, version = await service.encrypt(
-            principal.tenant, name, _single(data.plaintext, "plaintext"), data.associated_data, principal
+            principal.tenant, name, _single(data.plaintext, "plaintext"), data.associated_data, principal=principal
         )
         return s.CiphertextOut(text, version)
 
@@ -147,13 +147,15 @@ class KeyController(Controller):
         self, name: str, data: s.DecryptRequest, service: KeyService, principal: Principal, state: State
     ) -> s.PlaintextOut | s.BatchResults:
         async def one(item: s.DecryptItem) -> s.BatchItemResult:
-            plain = await service.decrypt(principal.tenant, name, item.ciphertext, item.associated_data, principal)
+            plain = await service.decrypt(
+                principal.tenant, name, item.ciphertext, item.associated_data, principal=principal
+            )
             return s.BatchItemResult(plaintext=plain)
 
         if data.batch is not None:
             return await run_batch(check_batch(data.batch, state), one)
         plain = await service.decrypt(
-            principal.tenant, name, _single(data.ciphertext, "ciphertext"), data.associated_data, principal
+            principal.tenant, name, _single(data.ciphertext, "ciphertext"), data.associated_data, principal=principal
         )
         return s.PlaintextOut(plain)
 
@@ -163,14 +165,14 @@ class KeyController(Controller):
     ) -> s.CiphertextOut | s.BatchResults:
         async def one(item: s.DecryptItem) -> s.BatchItemResult:
             text, version = await service.rewrap(
-                principal.tenant, name, item.ciphertext, item.associated_data, principal
+                principal.tenant, name, item.ciphertext, item.associated_data, principal=principal
             )
             return s.BatchItemResult(ciphertext=text, key_version=version)
 
         if data.batch is not None:
             return await run_batch(check_batch(data.batch, state), one)
         text, version = await service.rewrap(
-            principal.tenant, name, _single(data.ciphertext, "ciphertext"), data.associated_data, principal
+            principal.tenant, name, _single(data.ciphertext, "ciphertext"), data.associated_data, principal=principal
         )
         return s.CiphertextOut(text, version)
 
@@ -178,7 +180,9 @@ class KeyController(Controller):
     async def datakey(
         self, name: str, data: s.DatakeyRequest, service: KeyService, principal: Principal
     ) -> s.DatakeyOut:
-        plain, text, version = await service.datakey(principal.tenant, name, data.size, data.associated_data, principal)
+        plain, text, version = await service.datakey(
+            principal.tenant, name, data.size, data.associated_data, principal=principal
+        )
         return s.DatakeyOut(text, version, plain.expose_secret() if data.include_plaintext else None)
 
     @post("/{name:str}/sign", status_code=200, summary="Sign (single or batch)")
@@ -222,9 +226,9 @@ class KeyController(Controller):
     ) -> s.HmacOut | s.BatchResults:
         async def one(item: s.HmacItem) -> s.BatchItemResult:
             if item.hmac is not None:
-                ok = await service.verify_mac(principal.tenant, name, item.input, item.hmac, principal)
+                ok = await service.verify_mac(principal.tenant, name, item.input, item.hmac, principal=principal)
                 return s.BatchItemResult(valid=ok)
-            tag, version = await service.mac(principal.tenant, name, item.input, principal)
+            tag, version = await service.mac(principal.tenant, name, item.input, principal=principal)
             return s.BatchItemResult(hmac=tag, key_version=version)
 
         if data.batch is not None:
@@ -234,14 +238,14 @@ class KeyController(Controller):
 
     @post("/{name:str}/encapsulate", status_code=200, summary="KEM encapsulation to this key")
     async def encapsulate(self, name: str, service: KeyService, principal: Principal) -> s.EncapsulateOut:
-        shared, text, version = await service.encapsulate(principal.tenant, name, principal)
+        shared, text, version = await service.encapsulate(principal.tenant, name, principal=principal)
         return s.EncapsulateOut(shared.expose_secret(), text, version)
 
     @post("/{name:str}/decapsulate", status_code=200, summary="KEM decapsulation")
     async def decapsulate(
         self, name: str, data: s.DecapsulateRequest, service: KeyService, principal: Principal
     ) -> s.SharedSecretOut:
-        shared = await service.decapsulate(principal.tenant, name, data.ciphertext, principal)
+        shared = await service.decapsulate(principal.tenant, name, data.ciphertext, principal=principal)
         return s.SharedSecretOut(shared.expose_secret())
 
 

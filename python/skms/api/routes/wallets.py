@@ -44,7 +44,7 @@ class WalletController(Controller):
 
     @get("/{name:str}", summary="Wallet metadata")
     async def show(self, name: str, service: KeyService, principal: Principal) -> s.WalletOut:
-        return wallet_out(await service.get_key(principal.tenant, name, principal))
+        return wallet_out(await service.get_key(principal.tenant, name, principal=principal))
 
     @get("/{name:str}/xpub", summary="Extended public key at a path (watch-only export)")
     async def xpub(
@@ -54,7 +54,7 @@ class WalletController(Controller):
         principal: Principal,
         path: str = Parameter(default="m/84'/0'/0'", description="absolute derivation path"),
     ) -> s.XpubOut:
-        out = await service.wallet_xpub(principal.tenant, name, path, principal)
+        out = await service.wallet_xpub(principal.tenant, name, path, principal=principal)
         return s.XpubOut(**out)
 
     @post("/{name:str}/addresses", status_code=200, summary="Derive addresses")

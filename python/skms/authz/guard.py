@@ -1,0 +1,123 @@
+"""The security guard: every service call is rate-limited, authorized and audited here.
+
+Order: rate limit → authorization (default deny) → the operation → the audit
+record. The result is returned only after its audit record is durable (fail
+closed); a denied call is audited too.
+"""
+
+import hashlib
+import hmac
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
+
+from skms.auth import Principal
+from skms.authz.authorizer import Authorizer
+from skms.authz.policy import AccessRequest, Decision
+from skms.context import CURRENT, GUARDED
+from skms.errors import Forbidden, NotFound, SKMSError, Unauthenticated
+from skms.keys.service import Guard, KeyInfo, KeyService
+
+T = TypeVar("T")
+
+
+def _version_of(result: object) -> int | None:
+    if isinstance(result, KeyInfo):
+        return result.latest_version
+    if isinstance(result, tuple) and result and isinstance(result[-1], int) and not isinstance(result[-1], bool):
+        return result[-1]
+    return None
+
+
+class SecurityGuard(Guard):
+    def __init__(
+        self,
+        service: KeyService,
+        authorizer: Authorizer,
+        audit: Any = None,
+        limiter: Any = None,
+    ) -> None:
+        self._service = service
+        self.authorizer = authorizer
+        self.audit = audit
+        self.limiter = limiter
+
+    async def decide(self, principal: Principal, action: str, tenant: str, resource: str) -> Decision:
+        kind, _, name = resource.partition(":")
+
+        async def key_attributes() -> tuple[str | None, dict[str, str] | None]:
+            if kind not in ("key", "wallet") or name in ("", "*"):
+                return None, None
+            try:
+                info = await self._service.get_key(tenant, name)
+            except NotFound:
+                return None, None
+            return info.type, info.labels
+
+        request = AccessRequest(
+            principal.id, principal.roles, tenant, action, resource, CURRENT.get().source, time.time()
+        )
+        return await self.authorizer.decide(request, key_attributes)
+
+    async def _record(
+        self,
+        principal: Principal,
+        action: str,
+        tenant: str,
+        resource: str,
+        result: str,
+        version: int | None,
+        inputs: Sequence[bytes | str],
+    ) -> None:
+        if self.audit is None:
+            return
+        await self.audit.record(
+            principal=principal.id, tenant=tenant, action=action, resource=resource, result=result,
+            key_version=version, inputs=inputs, context=CURRENT.get(),
+        )  # fmt: skip
+
+    async def run(
+        self,
+        principal: object,
+        action: str,
+        tenant: str,
+        resource: str,
+        call: Callable[[], Awaitable[T]],
+        inputs: Sequence[bytes | str],
+    ) -> T:
+        if principal is None:
+            return await call()  # the library itself, in-process: trusted
+        if not isinstance(principal, Principal):
+            raise Unauthenticated("unknown kind of principal")
+        if self.limiter is not None:
+            await self.limiter.take(principal.id, action)
+        if tenant != principal.tenant:
+            await self._record(principal, action, tenant, resource, "denied", None, inputs)
+            raise Forbidden(f"{principal.id} belongs to another tenant")
+        decision = await self.decide(principal, action, tenant, resource)
+        if not decision.allowed:
+            await self._record(principal, action, tenant, resource, "denied", None, inputs)
+            raise Forbidden(f"{principal.id} may not {action} on {resource}: {decision.reason}")
+        try:
+            result = await call()
+        except SKMSError as e:
+            await self._record(principal, action, tenant, resource, f"error:{type(e).__name__}", None, inputs)
+            raise
+        await self._record(principal, action, tenant, resource, "allowed", _version_of(result), inputs)
+        return result
+
+    async def check(self, principal: object, action: str, tenant: str, resource: str) -> None:
+        if GUARDED.get() or principal is None:
+            return
+        resource = resource if ":" in resource else f"{action.partition(':')[0]}:{resource}"
+
+        async def nothing() -> None:
+            return None
+
+        await self.run(principal, action, tenant, resource, nothing, ())
+
+
+def input_hash(key: bytes, data: bytes | str) -> str:
+    """A keyed hash of an input for the audit record: links records without revealing data."""
+    raw = data.encode() if isinstance(data, str) else data
+    return hmac.new(key, raw, hashlib.sha256).hexdigest()[:32]
