@@ -9,7 +9,7 @@ import json
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 
 @dataclass(slots=True)
@@ -89,6 +89,53 @@ class KeyFilter:
     state: str | None = None
     name_prefix: str | None = None
     labels: dict[str, str] = field(default_factory=dict)
+
+
+class AuditRow(NamedTuple):
+    """One stored audit record (see :mod:`skms.audit`): the canonical event and its chain values.
+
+    ``time`` to ``result`` repeat fields of ``event`` for filtering; ``hash`` is
+    SHA-256(previous hash ‖ event), ``mac`` HMAC-SHA256(audit key version ``mac_version``,
+    previous mac ‖ event).
+    """
+
+    chain_id: str
+    seq: int
+    time: float
+    tenant: str
+    principal: str
+    action: str
+    resource: str
+    result: str
+    event: str
+    hash: bytes
+    mac: bytes
+    mac_version: int
+
+
+class AuditCheckpoint(NamedTuple):
+    """A signature by the checkpoint key over (chain_id, seq, hash, mac, time) of a chain's record ``seq``."""
+
+    chain_id: str
+    seq: int
+    time: float
+    hash: bytes
+    mac: bytes
+    key_version: int
+    signature: bytes
+
+
+@dataclass(slots=True)
+class AuditFilter:
+    """Audit query filters: exact values, or a prefix when a value ends with ``*``; ``since`` <= time < ``until``."""
+
+    tenant: str | None = None
+    principal: str | None = None
+    action: str | None = None
+    resource: str | None = None
+    result: str | None = None
+    since: float | None = None
+    until: float | None = None
 
 
 class KeyStore(ABC):
@@ -212,6 +259,49 @@ class KeyStore(ABC):
     @abstractmethod
     async def revoke_api_key(self, key_id: str, when: float) -> None: ...
 
+    # -- authorization --
+    @abstractmethod
+    async def put_authz_policy(self, tenant: str, name: str, document: str) -> None: ...
+
+    @abstractmethod
+    async def get_authz_policy(self, tenant: str, name: str) -> str: ...
+
+    @abstractmethod
+    async def list_authz_policies(self, tenant: str) -> list[str]: ...
+
+    @abstractmethod
+    async def delete_authz_policy(self, tenant: str, name: str) -> None: ...
+
+    @abstractmethod
+    async def put_authz_binding(self, tenant: str, principal: str, roles: list[str], policies: list[str]) -> None: ...
+
+    @abstractmethod
+    async def get_authz_binding(self, tenant: str, principal: str) -> dict[str, list[str]]: ...
+
+    # -- audit (skms.audit) --
+    @abstractmethod
+    async def append_audit(self, rows: Sequence[AuditRow]) -> None:
+        """Inserts audit records in one transaction: all of them are durable when this returns, or none."""
+
+    @abstractmethod
+    async def read_audit(self, flt: AuditFilter, limit: int, after: tuple[float, str, int] | None) -> list[AuditRow]:
+        """Up to ``limit`` records matching ``flt``, ordered by (time, chain_id, seq), after that key."""
+
+    @abstractmethod
+    async def read_audit_chain(self, chain_id: str, after_seq: int, limit: int) -> list[AuditRow]:
+        """Up to ``limit`` records of one chain with seq > ``after_seq``, ordered by seq."""
+
+    @abstractmethod
+    async def audit_chains(self) -> list[str]:
+        """Every chain id that has records or checkpoints, sorted."""
+
+    @abstractmethod
+    async def put_audit_checkpoint(self, checkpoint: AuditCheckpoint) -> None: ...
+
+    @abstractmethod
+    async def audit_checkpoints(self, chain_id: str) -> list[AuditCheckpoint]:
+        """The checkpoints of a chain, ordered by seq."""
+
 
 def dumps(value: object) -> str:
     return json.dumps(value, separators=(",", ":"), sort_keys=True)
@@ -271,3 +361,7 @@ def api_key_from_row(row: Sequence[Any]) -> ApiKeyRecord:
 def api_key_to_row(r: ApiKeyRecord) -> tuple[Any, ...]:
     return (r.id, r.tenant, r.principal, r.secret_hash, dumps(r.roles), r.description, r.created_at, r.expires_at,
             r.revoked_at)  # fmt: skip
+
+
+AUDIT_COLUMNS = "chain_id, seq, time, tenant, principal, action, resource, result, event, hash, mac, mac_version"
+AUDIT_CHECKPOINT_COLUMNS = "chain_id, seq, time, hash, mac, key_version, signature"

@@ -16,9 +16,14 @@ from skms.errors import Conflict, NotFound, StorageError
 from skms.storage import migrations
 from skms.storage.base import (
     API_KEY_COLUMNS,
+    AUDIT_CHECKPOINT_COLUMNS,
+    AUDIT_COLUMNS,
     KEY_COLUMNS,
     VERSION_COLUMNS,
     ApiKeyRecord,
+    AuditCheckpoint,
+    AuditFilter,
+    AuditRow,
     ImportTokenRecord,
     KeyFilter,
     KeyRecord,
@@ -326,3 +331,115 @@ class PostgresStore(KeyStore):
         status = await self.pool.execute("UPDATE api_keys SET revoked_at = $1 WHERE id = $2", when, key_id)
         if status != "UPDATE 1":
             raise NotFound("no such API key")
+
+    # -- authorization ---------------------------------------------------------------------
+
+    async def put_authz_policy(self, tenant: str, name: str, document: str) -> None:
+        await self.pool.execute(
+            "INSERT INTO authz_policies VALUES ($1, $2, $3, $4) ON CONFLICT (tenant, name) "
+            "DO UPDATE SET document = excluded.document, updated_at = excluded.updated_at",
+            tenant,
+            name,
+            document,
+            time.time(),
+        )
+
+    async def get_authz_policy(self, tenant: str, name: str) -> str:
+        doc = await self.pool.fetchval(
+            "SELECT document FROM authz_policies WHERE tenant = $1 AND name = $2", tenant, name
+        )
+        if doc is None:
+            raise NotFound(f"no policy {name!r}")
+        return str(doc)
+
+    async def list_authz_policies(self, tenant: str) -> list[str]:
+        rows = await self.pool.fetch("SELECT document FROM authz_policies WHERE tenant = $1 ORDER BY name", tenant)
+        return [str(r[0]) for r in rows]
+
+    async def delete_authz_policy(self, tenant: str, name: str) -> None:
+        status = await self.pool.execute("DELETE FROM authz_policies WHERE tenant = $1 AND name = $2", tenant, name)
+        if status != "DELETE 1":
+            raise NotFound(f"no policy {name!r}")
+
+    async def put_authz_binding(self, tenant: str, principal: str, roles: list[str], policies: list[str]) -> None:
+        await self.pool.execute(
+            "INSERT INTO authz_bindings VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant, principal) "
+            "DO UPDATE SET roles = excluded.roles, policies = excluded.policies, updated_at = excluded.updated_at",
+            tenant,
+            principal,
+            dumps(roles),
+            dumps(policies),
+            time.time(),
+        )
+
+    async def get_authz_binding(self, tenant: str, principal: str) -> dict[str, list[str]]:
+        row = await self.pool.fetchrow(
+            "SELECT roles, policies FROM authz_bindings WHERE tenant = $1 AND principal = $2", tenant, principal
+        )
+        if row is None:
+            raise NotFound(f"no binding for {principal!r}")
+        return {"roles": loads(row[0]), "policies": loads(row[1])}
+
+    # -- audit (skms.audit) --------------------------------------------------------------
+
+    async def append_audit(self, rows: Sequence[AuditRow]) -> None:
+        try:
+            async with self.pool.acquire() as conn, conn.transaction():
+                await conn.executemany(f"INSERT INTO audit_records ({AUDIT_COLUMNS}) VALUES ({_params(12)})", rows)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as e:
+            raise StorageError(f"cannot write audit records: {e}") from None
+
+    async def read_audit(self, flt: AuditFilter, limit: int, after: tuple[float, str, int] | None) -> list[AuditRow]:
+        sql = f"SELECT {AUDIT_COLUMNS} FROM audit_records WHERE TRUE"
+        args: list[Any] = []
+        for column in ("tenant", "principal", "action", "resource", "result"):
+            value: str | None = getattr(flt, column)
+            if value is None:
+                continue
+            if value.endswith("*"):
+                args.append(value[:-1])
+                sql += f" AND starts_with({column}, ${len(args)})"
+            else:
+                args.append(value)
+                sql += f" AND {column} = ${len(args)}"
+        if flt.since is not None:
+            args.append(flt.since)
+            sql += f" AND time >= ${len(args)}"
+        if flt.until is not None:
+            args.append(flt.until)
+            sql += f" AND time < ${len(args)}"
+        if after is not None:
+            args += after
+            sql += f" AND (time, chain_id, seq) > (${len(args) - 2}, ${len(args) - 1}, ${len(args)})"
+        args.append(limit)
+        sql += f" ORDER BY time, chain_id, seq LIMIT ${len(args)}"
+        return [AuditRow(*r) for r in await self.pool.fetch(sql, *args)]
+
+    async def read_audit_chain(self, chain_id: str, after_seq: int, limit: int) -> list[AuditRow]:
+        rows = await self.pool.fetch(
+            f"SELECT {AUDIT_COLUMNS} FROM audit_records WHERE chain_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+            chain_id,
+            after_seq,
+            limit,
+        )
+        return [AuditRow(*r) for r in rows]
+
+    async def audit_chains(self) -> list[str]:
+        rows = await self.pool.fetch(
+            "SELECT chain_id FROM audit_records UNION SELECT chain_id FROM audit_checkpoints ORDER BY 1"
+        )
+        return [str(r[0]) for r in rows]
+
+    async def put_audit_checkpoint(self, checkpoint: AuditCheckpoint) -> None:
+        try:
+            await self.pool.execute(
+                f"INSERT INTO audit_checkpoints ({AUDIT_CHECKPOINT_COLUMNS}) VALUES ({_params(7)})", *checkpoint
+            )
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as e:
+            raise StorageError(f"cannot write an audit checkpoint: {e}") from None
+
+    async def audit_checkpoints(self, chain_id: str) -> list[AuditCheckpoint]:
+        rows = await self.pool.fetch(
+            f"SELECT {AUDIT_CHECKPOINT_COLUMNS} FROM audit_checkpoints WHERE chain_id = $1 ORDER BY seq", chain_id
+        )
+        return [AuditCheckpoint(*r) for r in rows]

@@ -19,9 +19,14 @@ from skms.errors import Conflict, NotFound, StorageError
 from skms.storage import migrations
 from skms.storage.base import (
     API_KEY_COLUMNS,
+    AUDIT_CHECKPOINT_COLUMNS,
+    AUDIT_COLUMNS,
     KEY_COLUMNS,
     VERSION_COLUMNS,
     ApiKeyRecord,
+    AuditCheckpoint,
+    AuditFilter,
+    AuditRow,
     ImportTokenRecord,
     KeyFilter,
     KeyRecord,
@@ -445,6 +450,149 @@ class SqliteStore(KeyStore):
                 raise NotFound("no such API key")
 
         await self._run(write, write=True)
+
+    # -- authorization ---------------------------------------------------------------------
+
+    async def put_authz_policy(self, tenant: str, name: str, document: str) -> None:
+        await self._run(
+            lambda c: c.execute(
+                "INSERT INTO authz_policies VALUES (?, ?, ?, ?) ON CONFLICT (tenant, name) "
+                "DO UPDATE SET document = excluded.document, updated_at = excluded.updated_at",
+                (tenant, name, document, time.time()),
+            ),
+            write=True,
+        )
+
+    async def get_authz_policy(self, tenant: str, name: str) -> str:
+        def read(c: sqlite3.Connection) -> str:
+            row = c.execute(
+                "SELECT document FROM authz_policies WHERE tenant = ? AND name = ?", (tenant, name)
+            ).fetchone()
+            if row is None:
+                raise NotFound(f"no policy {name!r}")
+            return str(row[0])
+
+        return await self._run(read, write=False)
+
+    async def list_authz_policies(self, tenant: str) -> list[str]:
+        return await self._run(
+            lambda c: [
+                str(r[0])
+                for r in c.execute("SELECT document FROM authz_policies WHERE tenant = ? ORDER BY name", (tenant,))
+            ],
+            write=False,
+        )
+
+    async def delete_authz_policy(self, tenant: str, name: str) -> None:
+        def write(c: sqlite3.Connection) -> None:
+            if c.execute("DELETE FROM authz_policies WHERE tenant = ? AND name = ?", (tenant, name)).rowcount != 1:
+                raise NotFound(f"no policy {name!r}")
+
+        await self._run(write, write=True)
+
+    async def put_authz_binding(self, tenant: str, principal: str, roles: list[str], policies: list[str]) -> None:
+        await self._run(
+            lambda c: c.execute(
+                "INSERT INTO authz_bindings VALUES (?, ?, ?, ?, ?) ON CONFLICT (tenant, principal) "
+                "DO UPDATE SET roles = excluded.roles, policies = excluded.policies, updated_at = excluded.updated_at",
+                (tenant, principal, dumps(roles), dumps(policies), time.time()),
+            ),
+            write=True,
+        )
+
+    async def get_authz_binding(self, tenant: str, principal: str) -> dict[str, list[str]]:
+        def read(c: sqlite3.Connection) -> dict[str, list[str]]:
+            row = c.execute(
+                "SELECT roles, policies FROM authz_bindings WHERE tenant = ? AND principal = ?", (tenant, principal)
+            ).fetchone()
+            if row is None:
+                raise NotFound(f"no binding for {principal!r}")
+            return {"roles": loads(row[0]), "policies": loads(row[1])}
+
+        return await self._run(read, write=False)
+
+    # -- audit (skms.audit) --------------------------------------------------------------
+
+    async def append_audit(self, rows: Sequence[AuditRow]) -> None:
+        def write(c: sqlite3.Connection) -> None:
+            try:
+                c.executemany(f"INSERT INTO audit_records ({AUDIT_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+            except sqlite3.Error as e:
+                raise StorageError(f"cannot write audit records: {e}") from None
+
+        await self._run(write, write=True)
+
+    async def read_audit(self, flt: AuditFilter, limit: int, after: tuple[float, str, int] | None) -> list[AuditRow]:
+        sql = f"SELECT {AUDIT_COLUMNS} FROM audit_records WHERE 1 = 1"
+        args: list[Any] = []
+        for column in ("tenant", "principal", "action", "resource", "result"):
+            value: str | None = getattr(flt, column)
+            if value is None:
+                continue
+            if value.endswith("*"):
+                sql += f" AND substr({column}, 1, ?) = ?"
+                args += [len(value) - 1, value[:-1]]
+            else:
+                sql += f" AND {column} = ?"
+                args.append(value)
+        if flt.since is not None:
+            sql += " AND time >= ?"
+            args.append(flt.since)
+        if flt.until is not None:
+            sql += " AND time < ?"
+            args.append(flt.until)
+        if after is not None:
+            sql += " AND (time, chain_id, seq) > (?, ?, ?)"
+            args += after
+        sql += " ORDER BY time, chain_id, seq LIMIT ?"
+        args.append(limit)
+        return await self._run(lambda c: [AuditRow(*r) for r in c.execute(sql, args)], write=False)
+
+    async def read_audit_chain(self, chain_id: str, after_seq: int, limit: int) -> list[AuditRow]:
+        return await self._run(
+            lambda c: [
+                AuditRow(*r)
+                for r in c.execute(
+                    f"SELECT {AUDIT_COLUMNS} FROM audit_records WHERE chain_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+                    (chain_id, after_seq, limit),
+                )
+            ],
+            write=False,
+        )
+
+    async def audit_chains(self) -> list[str]:
+        return await self._run(
+            lambda c: [
+                r[0]
+                for r in c.execute(
+                    "SELECT chain_id FROM audit_records UNION SELECT chain_id FROM audit_checkpoints ORDER BY 1"
+                )
+            ],
+            write=False,
+        )
+
+    async def put_audit_checkpoint(self, checkpoint: AuditCheckpoint) -> None:
+        def write(c: sqlite3.Connection) -> None:
+            try:
+                c.execute(
+                    f"INSERT INTO audit_checkpoints ({AUDIT_CHECKPOINT_COLUMNS}) VALUES (?,?,?,?,?,?,?)", checkpoint
+                )
+            except sqlite3.Error as e:
+                raise StorageError(f"cannot write an audit checkpoint: {e}") from None
+
+        await self._run(write, write=True)
+
+    async def audit_checkpoints(self, chain_id: str) -> list[AuditCheckpoint]:
+        return await self._run(
+            lambda c: [
+                AuditCheckpoint(*r)
+                for r in c.execute(
+                    f"SELECT {AUDIT_CHECKPOINT_COLUMNS} FROM audit_checkpoints WHERE chain_id = ? ORDER BY seq",
+                    (chain_id,),
+                )
+            ],
+            write=False,
+        )
 
 
 def _next_rotation(key: KeyRecord, now: float) -> float | None:
