@@ -75,6 +75,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
             Issuer(i.issuer, i.audience, i.jwks_file, i.jwks_url, i.roles_claim, i.tenant) for i in settings.jwt_issuers
         ]
         app.state.jwt = JwtVerifier([*trusted, tokens.self_issuer])
+        if settings.tls_client_ca:
+            from skms.auth.mtls import ClientCertificates
+
+            with open(settings.tls_client_ca, "rb") as f:
+                app.state.client_certificates = ClientCertificates(f.read(), settings.trusted_proxies)
         tasks: list[asyncio.Task[Any]] = []
         extras: list[Any] = []
         try:

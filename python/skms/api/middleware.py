@@ -124,7 +124,15 @@ class AuthMiddleware:
             await self.app(scope, receive, send)
             return
         try:
-            header = dict(scope.get("headers", [])).get(b"authorization", b"").decode("latin-1")
+            headers = dict(scope.get("headers", []))
+            forwarded = headers.get(b"x-client-cert")
+            certificates = getattr(scope["app"].state, "client_certificates", None)
+            client = scope.get("client")
+            if forwarded and certificates is not None and certificates.trusts(client[0] if client else None):
+                scope["user"] = certificates.principal(forwarded.decode("latin-1"))
+                await self.app(scope, receive, send)
+                return
+            header = headers.get(b"authorization", b"").decode("latin-1")
             scheme, _, token = header.partition(" ")
             if scheme.lower() != "bearer" or not token:
                 raise Unauthenticated("authentication required: send Authorization: Bearer <api-key>")

@@ -33,6 +33,10 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     workers: int = 0
     tls_cert: str | None = None
     tls_key: str | None = None
+    #: PEM CA bundle for client certificates (mTLS): other CAs are refused at the handshake.
+    tls_client_ca: str | None = None
+    #: Networks of TLS terminators allowed to forward a verified client certificate (X-Client-Cert).
+    trusted_proxies: list[str] = []
     #: Largest request body accepted, in bytes.
     max_body_bytes: int = 1_048_576
     #: Largest batch (items per request).
@@ -98,7 +102,9 @@ def load_settings(environ: Mapping[str, str] = os.environ, config_file: str | No
         value = environ.get(f"SKMS_{name.upper()}")
         if value is None:
             continue
-        if name == "jwt_issuers":
+        if name == "trusted_proxies":
+            raw[name] = [p.strip() for p in value.split(",") if p.strip()]
+        elif name == "jwt_issuers":
             try:
                 raw[name] = msgspec.json.decode(value)
             except msgspec.DecodeError:

@@ -93,6 +93,8 @@ def serve(dev: bool, listen: str | None, data_dir: str | None, workers: int | No
         workers=settings.worker_count,
         ssl_cert=Path(settings.tls_cert) if settings.tls_cert else None,
         ssl_key=Path(settings.tls_key) if settings.tls_key else None,
+        ssl_ca=Path(settings.tls_client_ca) if settings.tls_client_ca else None,
+        ssl_client_verify=settings.tls_client_ca is not None,
         log_access=False,
     ).serve()
 
