@@ -63,7 +63,13 @@ def _key_type(scope: Scope) -> str:
 
 
 class RequestMiddleware:
-    """Request id in a header and every log line; access log and metrics after the response."""
+    """Request id in a header and every log line; access log and metrics after the response.
+
+    Admission control: past ``max_in_flight`` concurrent requests in this worker, a request is
+    answered 503 with Retry-After at once instead of queueing without bound.
+    """
+
+    in_flight = 0
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -74,8 +80,15 @@ class RequestMiddleware:
             return
         incoming = dict(scope.get("headers", [])).get(b"x-request-id", b"").decode("latin-1")
         request_id = incoming if 0 < len(incoming) <= 128 and incoming.isprintable() else os.urandom(12).hex()
+        limit = scope["app"].state.settings.max_in_flight
+        if RequestMiddleware.in_flight >= limit and scope["path"] not in PUBLIC:
+            problem = {"type": "https://skms.dev/problems/overloaded", "title": "Overloaded", "status": 503,
+                       "detail": "the server is at capacity; retry shortly"}  # fmt: skip
+            await _send_problem(send, problem, {b"retry-after": b"1", b"x-request-id": request_id.encode("latin-1")})
+            return
         client = scope.get("client")
         token = CURRENT.set(RequestContext(request_id, client[0] if client else None))
+        RequestMiddleware.in_flight += 1
         started = time.perf_counter()
         status = 500
 
@@ -91,6 +104,7 @@ class RequestMiddleware:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
+            RequestMiddleware.in_flight -= 1
             elapsed = time.perf_counter() - started
             route = _route_template(scope)
             key_type = _key_type(scope)
@@ -148,9 +162,10 @@ class AuthMiddleware:
         await self.app(scope, receive, send)
 
 
-async def _send_problem(send: Send, problem: dict[str, Any]) -> None:
+async def _send_problem(send: Send, problem: dict[str, Any], extra: dict[bytes, bytes] | None = None) -> None:
     body = json.dumps(problem).encode()
     headers = [(b"content-type", PROBLEM.encode()), (b"content-length", str(len(body)).encode())]
+    headers += list((extra or {}).items())
     if problem["status"] == 401:
         headers.append((b"www-authenticate", b'Bearer realm="skms"'))
     start: Any = {"type": "http.response.start", "status": problem["status"], "headers": headers}

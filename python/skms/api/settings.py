@@ -39,6 +39,8 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     trusted_proxies: list[str] = []
     #: Largest request body accepted, in bytes.
     max_body_bytes: int = 1_048_576
+    #: Concurrent requests per worker before new ones get 503 (admission control).
+    max_in_flight: int = 512
     #: Largest batch (items per request).
     max_batch: int = 10_000
     #: Directory for development state (key file, admin token) and runtime files.

@@ -96,6 +96,9 @@ class Ed25519Key(SigningKey):
     def sign(self, message: bytes) -> bytes:
         return ed25519.sign(self._seed, message)
 
+    def sign_batch(self, messages: list[bytes]) -> list[bytes]:
+        return ed25519.sign_batch(self._seed, messages)
+
     def public_key(self) -> Ed25519PublicKey:
         return self._public
 
@@ -237,6 +240,9 @@ class Secp256k1Key(SigningKey):
 
     def sign(self, message: bytes) -> bytes:
         return secp256k1.sign_der(self._scalar, hashlib.sha256(message).digest())
+
+    def sign_batch(self, messages: list[bytes]) -> list[bytes]:
+        return secp256k1.sign_der_batch(self._scalar, [hashlib.sha256(m).digest() for m in messages])
 
     def sign_digest(self, digest: bytes) -> bytes:
         return secp256k1.sign_der(self._scalar, digest)

@@ -83,6 +83,10 @@ class SigningKey(PrivateKey):
     @abstractmethod
     def sign(self, message: bytes) -> bytes: ...
 
+    def sign_batch(self, messages: list[bytes]) -> list[bytes]:
+        """Signatures of many messages (native keys sign on every core with the GIL released)."""
+        return [self.sign(m) for m in messages]
+
     @abstractmethod
     def public_key(self) -> VerifyingKey: ...
 

@@ -664,6 +664,21 @@ class KeyService:
             return encode_versioned(version, key.sign_digest(message)), version
         return encode_versioned(version, key.sign(message)), version
 
+    @_guarded("key:Sign")
+    async def sign_batch(
+        self, tenant: str, name: str, messages: list[bytes], *, principal: object = None
+    ) -> tuple[list[str], int]:
+        """Signatures of many messages with the newest version: one check, one audit record, every core."""
+        cached = await self._load(tenant, name)
+        self._require(cached, SigningKey, "sign")
+        version = self._for_protect(cached, "sign")
+        key: SigningKey = self._key_object(cached, version)
+        if len(messages) > 64:
+            signatures = await asyncio.to_thread(key.sign_batch, messages)
+        else:
+            signatures = key.sign_batch(messages)
+        return [encode_versioned(version, sig) for sig in signatures], version
+
     @_guarded("key:Verify")
     async def verify(
         self,

@@ -250,6 +250,20 @@ pub fn sign_batch(private_key: &[u8], digests: &[[u8; 32]]) -> Result<Vec<[u8; 6
         .collect())
 }
 
+/// Signs many digests with one key as strict DER, on every core.
+pub fn sign_der_batch(private_key: &[u8], digests: &[[u8; 32]]) -> Result<Vec<Vec<u8>>> {
+    let sk = secret_key(private_key)?;
+    Ok(digests
+        .par_iter()
+        .map(|d| {
+            SECP256K1
+                .sign_ecdsa(Message::from_digest(*d), &sk)
+                .serialize_der()
+                .to_vec()
+        })
+        .collect())
+}
+
 /// Signs `digests[i]` with `private_keys[i]`, on every core.
 pub fn sign_many(
     private_keys: &[Zeroizing<[u8; 32]>],

@@ -168,6 +168,18 @@ fn sign_batch<'py>(
 }
 
 #[pyfunction]
+fn sign_der_batch<'py>(
+    py: Python<'py>,
+    private_key: &Bound<'py, PyAny>,
+    digests: &Bound<'py, PyAny>,
+) -> NativeResult<Bound<'py, PyList>> {
+    let sk = args::secret(private_key, "private_key")?;
+    let ds = args::array_seq::<32>(digests, "digests")?;
+    let out = without_gil(py, || core::sign_der_batch(sk, &ds))?;
+    Ok(args::bytes_list(py, &out)?)
+}
+
+#[pyfunction]
 fn sign_many<'py>(
     py: Python<'py>,
     private_keys: &Bound<'py, PyAny>,
@@ -218,6 +230,7 @@ pub fn register(parent: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(schnorr_verify, &m)?)?;
     m.add_function(wrap_pyfunction!(ecdh, &m)?)?;
     m.add_function(wrap_pyfunction!(sign_batch, &m)?)?;
+    m.add_function(wrap_pyfunction!(sign_der_batch, &m)?)?;
     m.add_function(wrap_pyfunction!(sign_many, &m)?)?;
     m.add_function(wrap_pyfunction!(verify_batch, &m)?)?;
     crate::add_submodule(parent, &m)

@@ -1,19 +1,18 @@
 """/v1/keys: lifecycle and cryptographic operations (Vault transit style)."""
 
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import msgspec
-from litestar import Controller, delete, get, patch, post
+from litestar import Controller, Request, delete, get, patch, post
 from litestar.datastructures import State
 from litestar.params import Parameter
 
 from skms.api import schemas as s
-from skms.api.deps import check_batch
+from skms.api.deps import check_batch, context
 from skms.api.problems import problem_of
-from skms.auth import Principal
 from skms.errors import InvalidInput, SKMSError
-from skms.keys import KeyInfo, KeyService
+from skms.keys import KeyInfo
 from skms.keys.service import UNSET
 
 T = TypeVar("T")
@@ -60,7 +59,8 @@ class KeyController(Controller):
     tags = ["keys"]  # noqa: RUF012 (Litestar reads it as a class attribute)
 
     @post("/", status_code=201, summary="Create a key")
-    async def create(self, data: s.KeyCreate, service: KeyService, principal: Principal) -> s.KeyOut:
+    async def create(self, request: Request[Any, Any, Any], data: s.KeyCreate) -> s.KeyOut:
+        service, principal = context(request)
         info = await service.create_key(
             principal.tenant, data.name, data.type, purpose=data.purpose, labels=data.labels,
             policy=data.policy.to_dict() if data.policy else None, state=data.state, principal=principal,
@@ -70,8 +70,7 @@ class KeyController(Controller):
     @get("/", summary="List keys")
     async def list_keys(
         self,
-        service: KeyService,
-        principal: Principal,
+        request: Request[Any, Any, Any],
         limit: int = Parameter(default=100, ge=1, le=1000),
         cursor: str | None = None,
         type: str | None = None,
@@ -79,6 +78,7 @@ class KeyController(Controller):
         prefix: str | None = None,
         label: list[str] | None = Parameter(default=None, description="key:value, repeatable"),
     ) -> s.KeyList:
+        service, principal = context(request)
         page, nxt = await service.list_keys(
             principal.tenant, type=type, state=key_state, prefix=prefix, labels=_parse_labels(label), limit=limit,
             cursor=cursor, principal=principal,
@@ -86,11 +86,13 @@ class KeyController(Controller):
         return s.KeyList([key_out(i) for i in page], nxt)
 
     @get("/{name:str}", summary="Key metadata and public keys")
-    async def show(self, name: str, service: KeyService, principal: Principal) -> s.KeyOut:
+    async def show(self, request: Request[Any, Any, Any], name: str) -> s.KeyOut:
+        service, principal = context(request)
         return key_out(await service.get_key(principal.tenant, name, principal=principal))
 
     @patch("/{name:str}", summary="Update policy, labels or minimum version")
-    async def update(self, name: str, data: s.KeyUpdate, service: KeyService, principal: Principal) -> s.KeyOut:
+    async def update(self, request: Request[Any, Any, Any], name: str, data: s.KeyUpdate) -> s.KeyOut:
+        service, principal = context(request)
         policy = UNSET if isinstance(data.policy, msgspec.UnsetType) else data.policy.to_dict()
         info = await service.update_key(
             principal.tenant, name,
@@ -102,33 +104,38 @@ class KeyController(Controller):
         return key_out(info)
 
     @post("/{name:str}/rotate", status_code=200, summary="Add a new version")
-    async def rotate(self, name: str, service: KeyService, principal: Principal) -> s.KeyOut:
+    async def rotate(self, request: Request[Any, Any, Any], name: str) -> s.KeyOut:
+        service, principal = context(request)
         return key_out(await service.rotate_key(principal.tenant, name, principal=principal))
 
     @post("/{name:str}/state", status_code=200, summary="Activate, suspend or mark compromised")
-    async def state(self, name: str, data: s.StateChange, service: KeyService, principal: Principal) -> s.KeyOut:
+    async def state(self, request: Request[Any, Any, Any], name: str, data: s.StateChange) -> s.KeyOut:
+        service, principal = context(request)
         return key_out(await service.set_state(principal.tenant, name, data.state, principal=principal))
 
     @delete("/{name:str}", status_code=200, summary="Schedule destruction (default 7 days)")
     async def schedule_deletion(
         self,
+        request: Request[Any, Any, Any],
         name: str,
-        service: KeyService,
-        principal: Principal,
         window: int | None = Parameter(default=None, ge=0, description="seconds before destruction"),
     ) -> s.KeyOut:
+        service, principal = context(request)
         return key_out(await service.schedule_deletion(principal.tenant, name, window, principal=principal))
 
     @post("/{name:str}/cancel-deletion", status_code=200, summary="Cancel a scheduled destruction")
-    async def cancel_deletion(self, name: str, service: KeyService, principal: Principal) -> s.KeyOut:
+    async def cancel_deletion(self, request: Request[Any, Any, Any], name: str) -> s.KeyOut:
+        service, principal = context(request)
         return key_out(await service.cancel_deletion(principal.tenant, name, principal=principal))
 
     # -- crypto ------------------------------------------------------------------------------
 
     @post("/{name:str}/encrypt", status_code=200, summary="Encrypt (single or batch)")
     async def encrypt(
-        self, name: str, data: s.EncryptRequest, service: KeyService, principal: Principal, state: State
+        self, request: Request[Any, Any, Any], name: str, data: s.EncryptRequest, state: State
     ) -> s.CiphertextOut | s.BatchResults:
+        service, principal = context(request)
+
         async def one(item: s.EncryptItem) -> s.BatchItemResult:
             text, version = await service.encrypt(
                 principal.tenant, name, item.plaintext, item.associated_data, principal=principal
@@ -144,8 +151,10 @@ class KeyController(Controller):
 
     @post("/{name:str}/decrypt", status_code=200, summary="Decrypt (single or batch)")
     async def decrypt(
-        self, name: str, data: s.DecryptRequest, service: KeyService, principal: Principal, state: State
+        self, request: Request[Any, Any, Any], name: str, data: s.DecryptRequest, state: State
     ) -> s.PlaintextOut | s.BatchResults:
+        service, principal = context(request)
+
         async def one(item: s.DecryptItem) -> s.BatchItemResult:
             plain = await service.decrypt(
                 principal.tenant, name, item.ciphertext, item.associated_data, principal=principal
@@ -161,8 +170,10 @@ class KeyController(Controller):
 
     @post("/{name:str}/rewrap", status_code=200, summary="Re-encrypt under the newest version")
     async def rewrap(
-        self, name: str, data: s.DecryptRequest, service: KeyService, principal: Principal, state: State
+        self, request: Request[Any, Any, Any], name: str, data: s.DecryptRequest, state: State
     ) -> s.CiphertextOut | s.BatchResults:
+        service, principal = context(request)
+
         async def one(item: s.DecryptItem) -> s.BatchItemResult:
             text, version = await service.rewrap(
                 principal.tenant, name, item.ciphertext, item.associated_data, principal=principal
@@ -177,9 +188,8 @@ class KeyController(Controller):
         return s.CiphertextOut(text, version)
 
     @post("/{name:str}/datakey", status_code=200, summary="Generate a data key")
-    async def datakey(
-        self, name: str, data: s.DatakeyRequest, service: KeyService, principal: Principal
-    ) -> s.DatakeyOut:
+    async def datakey(self, request: Request[Any, Any, Any], name: str, data: s.DatakeyRequest) -> s.DatakeyOut:
+        service, principal = context(request)
         plain, text, version = await service.datakey(
             principal.tenant, name, data.size, data.associated_data, principal=principal
         )
@@ -187,8 +197,10 @@ class KeyController(Controller):
 
     @post("/{name:str}/sign", status_code=200, summary="Sign (single or batch)")
     async def sign(
-        self, name: str, data: s.SignRequest, service: KeyService, principal: Principal, state: State
+        self, request: Request[Any, Any, Any], name: str, data: s.SignRequest, state: State
     ) -> s.SignatureOut | s.BatchResults:
+        service, principal = context(request)
+
         async def one(item: s.SignItem) -> s.BatchItemResult:
             sig, version = await service.sign(
                 principal.tenant, name, item.input, prehashed=item.prehashed, principal=principal
@@ -196,7 +208,14 @@ class KeyController(Controller):
             return s.BatchItemResult(signature=sig, key_version=version)
 
         if data.batch is not None:
-            return await run_batch(check_batch(data.batch, state), one)
+            items = check_batch(data.batch, state)
+            if not any(item.prehashed for item in items):
+                # One authorization, one audit record and one native batch for the whole request.
+                sigs, version = await service.sign_batch(
+                    principal.tenant, name, [item.input for item in items], principal=principal
+                )
+                return s.BatchResults([s.BatchItemResult(signature=sig, key_version=version) for sig in sigs])
+            return await run_batch(items, one)
         sig, version = await service.sign(
             principal.tenant, name, _single(data.input, "input"), prehashed=data.prehashed, principal=principal
         )
@@ -204,8 +223,10 @@ class KeyController(Controller):
 
     @post("/{name:str}/verify", status_code=200, summary="Verify (single or batch)")
     async def verify(
-        self, name: str, data: s.VerifyRequest, service: KeyService, principal: Principal, state: State
+        self, request: Request[Any, Any, Any], name: str, data: s.VerifyRequest, state: State
     ) -> s.ValidOut | s.BatchResults:
+        service, principal = context(request)
+
         async def one(item: s.VerifyItem) -> s.BatchItemResult:
             ok = await service.verify(
                 principal.tenant, name, item.input, item.signature, prehashed=item.prehashed, principal=principal
@@ -222,8 +243,10 @@ class KeyController(Controller):
 
     @post("/{name:str}/hmac", status_code=200, summary="Compute or verify an HMAC (single or batch)")
     async def hmac(
-        self, name: str, data: s.HmacRequest, service: KeyService, principal: Principal, state: State
+        self, request: Request[Any, Any, Any], name: str, data: s.HmacRequest, state: State
     ) -> s.HmacOut | s.BatchResults:
+        service, principal = context(request)
+
         async def one(item: s.HmacItem) -> s.BatchItemResult:
             if item.hmac is not None:
                 ok = await service.verify_mac(principal.tenant, name, item.input, item.hmac, principal=principal)
@@ -237,14 +260,16 @@ class KeyController(Controller):
         return s.HmacOut(hmac=result.hmac, key_version=result.key_version, valid=result.valid)
 
     @post("/{name:str}/encapsulate", status_code=200, summary="KEM encapsulation to this key")
-    async def encapsulate(self, name: str, service: KeyService, principal: Principal) -> s.EncapsulateOut:
+    async def encapsulate(self, request: Request[Any, Any, Any], name: str) -> s.EncapsulateOut:
+        service, principal = context(request)
         shared, text, version = await service.encapsulate(principal.tenant, name, principal=principal)
         return s.EncapsulateOut(shared.expose_secret(), text, version)
 
     @post("/{name:str}/decapsulate", status_code=200, summary="KEM decapsulation")
     async def decapsulate(
-        self, name: str, data: s.DecapsulateRequest, service: KeyService, principal: Principal
+        self, request: Request[Any, Any, Any], name: str, data: s.DecapsulateRequest
     ) -> s.SharedSecretOut:
+        service, principal = context(request)
         shared = await service.decapsulate(principal.tenant, name, data.ciphertext, principal=principal)
         return s.SharedSecretOut(shared.expose_secret())
 

@@ -1,9 +1,11 @@
 """/v1/random and /v1/hash."""
 
-from litestar import post
+from typing import Any
+
+from litestar import Request, post
 
 from skms.api import schemas as s
-from skms.auth import Principal
+from skms.api.deps import context
 from skms.crypto import hashes
 from skms.crypto.random import random_bytes
 from skms.errors import InvalidInput
@@ -12,12 +14,16 @@ MAX_RANDOM = 1024
 
 
 @post("/v1/random", status_code=200, tags=["misc"], summary="Random bytes from the server's CSPRNG")
-async def random(data: s.RandomRequest, principal: Principal) -> s.RandomOut:
+async def random(request: Request[Any, Any, Any], data: s.RandomRequest) -> s.RandomOut:
+    service, principal = context(request)
+    await service.guard.check(principal, "misc:Random", principal.tenant, "misc:random")
     if not 1 <= data.bytes <= MAX_RANDOM:
         raise InvalidInput(f"bytes must be 1 to {MAX_RANDOM}, got {data.bytes}")
     return s.RandomOut(random_bytes(data.bytes))
 
 
 @post("/v1/hash", status_code=200, tags=["misc"], summary="Hash data")
-async def hash_data(data: s.HashRequest, principal: Principal) -> s.HashOut:
+async def hash_data(request: Request[Any, Any, Any], data: s.HashRequest) -> s.HashOut:
+    service, principal = context(request)
+    await service.guard.check(principal, "misc:Hash", principal.tenant, "misc:hash")
     return s.HashOut(data.algorithm, hashes.digest(data.algorithm, data.input))

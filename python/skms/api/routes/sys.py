@@ -6,6 +6,7 @@ from litestar import Request, Response, get, post
 from litestar.datastructures import State
 
 from skms.api import schemas as s
+from skms.api.deps import context
 from skms.api.metrics import render_metrics
 from skms.auth import ApiKeyManager, Principal
 from skms.errors import Sealed
@@ -26,7 +27,8 @@ async def health() -> s.Health:
 
 
 @get("/v1/sys/ready", tags=["sys"], summary="Readiness: storage reachable and unsealed")
-async def ready(service: KeyService) -> s.Health:
+async def ready(request: Request[Any, Any, Any]) -> s.Health:
+    service = context(request, authenticated=False)[0]
     await service.store.ping()
     if service.sealer.sealed:
         raise Sealed("the store is sealed")
@@ -34,12 +36,14 @@ async def ready(service: KeyService) -> s.Health:
 
 
 @get("/v1/sys/seal-status", tags=["sys"], summary="Initialized and sealed state")
-async def get_seal_status(service: KeyService) -> s.SealStatus:
+async def get_seal_status(request: Request[Any, Any, Any]) -> s.SealStatus:
+    service = context(request, authenticated=False)[0]
     return await seal_status(service)
 
 
 @post("/v1/sys/init", status_code=200, tags=["sys"], summary="Initialize the store (once); returns the admin token")
-async def init(data: s.InitRequest, service: KeyService, state: State) -> s.InitOut:
+async def init(request: Request[Any, Any, Any], data: s.InitRequest, state: State) -> s.InitOut:
+    service = context(request, authenticated=False)[0]
     result = await service.sealer.initialize(
         data.method, passphrase=data.passphrase, threshold=data.threshold, shares=data.shares, keyfile=data.keyfile
     )
@@ -49,7 +53,8 @@ async def init(data: s.InitRequest, service: KeyService, state: State) -> s.Init
 
 
 @post("/v1/sys/unseal", status_code=200, tags=["sys"], summary="Unseal with a passphrase, shares or key file")
-async def unseal(data: s.UnsealRequest, service: KeyService, state: State) -> s.SealStatus:
+async def unseal(request: Request[Any, Any, Any], data: s.UnsealRequest, state: State) -> s.SealStatus:
+    service = context(request, authenticated=False)[0]
     await service.sealer.unseal(passphrase=data.passphrase, shares=data.shares, keyfile=data.keyfile)
     relay = state.get("unseal_relay")
     if relay is not None:
@@ -58,7 +63,8 @@ async def unseal(data: s.UnsealRequest, service: KeyService, state: State) -> s.
 
 
 @post("/v1/sys/seal", status_code=200, tags=["sys"], summary="Seal: drop every decrypted secret")
-async def seal(service: KeyService, principal: Principal, state: State) -> s.SealStatus:
+async def seal(request: Request[Any, Any, Any], principal: Principal, state: State) -> s.SealStatus:
+    service, principal = context(request)
     await service.guard.check(principal, "sys:Seal", principal.tenant, "*")
     relay = state.get("unseal_relay")
     if relay is not None:
@@ -68,6 +74,7 @@ async def seal(service: KeyService, principal: Principal, state: State) -> s.Sea
 
 
 @get("/metrics", tags=["sys"], summary="Prometheus metrics", include_in_schema=True)
-async def metrics(request: Request[Any, Any, Any], service: KeyService) -> Response[bytes]:
+async def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
+    service = context(request, authenticated=False)[0]
     body, content_type = render_metrics(service.sealer.sealed)
     return Response(body, media_type=content_type)

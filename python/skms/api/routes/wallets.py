@@ -1,12 +1,14 @@
 """/v1/wallets: HD wallets, addresses and signatures by derivation path."""
 
-from litestar import Controller, get, post
+from typing import Any
+
+from litestar import Controller, Request, get, post
 from litestar.params import Parameter
 
 from skms.api import schemas as s
-from skms.auth import Principal
+from skms.api.deps import context
 from skms.errors import InvalidInput, UnsupportedOperation
-from skms.keys import WALLET_TYPE, KeyInfo, KeyService
+from skms.keys import WALLET_TYPE, KeyInfo
 from skms.wallet import address_path
 
 MAX_ADDRESSES = 100_000
@@ -28,7 +30,8 @@ class WalletController(Controller):
     tags = ["wallets"]  # noqa: RUF012 (Litestar reads it as a class attribute)
 
     @post("/", status_code=201, summary="Create (or import) an HD wallet; the mnemonic is shown once")
-    async def create(self, data: s.WalletCreate, service: KeyService, principal: Principal) -> s.WalletCreated:
+    async def create(self, request: Request[Any, Any, Any], data: s.WalletCreate) -> s.WalletCreated:
+        service, principal = context(request)
         policy = data.policy.to_dict() if data.policy else None
         if data.phrase is not None:
             info = await service.import_wallet(
@@ -43,24 +46,24 @@ class WalletController(Controller):
         return s.WalletCreated(wallet_out(info), phrase)
 
     @get("/{name:str}", summary="Wallet metadata")
-    async def show(self, name: str, service: KeyService, principal: Principal) -> s.WalletOut:
+    async def show(self, request: Request[Any, Any, Any], name: str) -> s.WalletOut:
+        service, principal = context(request)
         return wallet_out(await service.get_key(principal.tenant, name, principal=principal))
 
     @get("/{name:str}/xpub", summary="Extended public key at a path (watch-only export)")
     async def xpub(
         self,
+        request: Request[Any, Any, Any],
         name: str,
-        service: KeyService,
-        principal: Principal,
         path: str = Parameter(default="m/84'/0'/0'", description="absolute derivation path"),
     ) -> s.XpubOut:
+        service, principal = context(request)
         out = await service.wallet_xpub(principal.tenant, name, path, principal=principal)
         return s.XpubOut(**out)
 
     @post("/{name:str}/addresses", status_code=200, summary="Derive addresses")
-    async def addresses(
-        self, name: str, data: s.AddressesRequest, service: KeyService, principal: Principal
-    ) -> s.AddressesOut:
+    async def addresses(self, request: Request[Any, Any, Any], name: str, data: s.AddressesRequest) -> s.AddressesOut:
+        service, principal = context(request)
         if not 1 <= data.count <= MAX_ADDRESSES:
             raise InvalidInput(f"count must be 1 to {MAX_ADDRESSES}, got {data.count}")
         items = await service.wallet_addresses(
@@ -70,9 +73,8 @@ class WalletController(Controller):
         return s.AddressesOut([s.AddressOut(**i) for i in items])
 
     @post("/{name:str}/sign", status_code=200, summary="Sign with the key at a derivation path")
-    async def sign(
-        self, name: str, data: s.WalletSignRequest, service: KeyService, principal: Principal
-    ) -> s.WalletSignatureOut:
+    async def sign(self, request: Request[Any, Any, Any], name: str, data: s.WalletSignRequest) -> s.WalletSignatureOut:
+        service, principal = context(request)
         path = data.path
         if path is None:
             if data.chain is None:
