@@ -35,6 +35,12 @@ bench: $(STAMP)
 	mkdir -p .benchmarks
 	$(BIN)/python -m pytest benches --benchmark-only --benchmark-group-by=group --benchmark-columns=min,median,ops,rounds -p no:randomly --benchmark-json=.benchmarks/latest.json
 	$(BIN)/python benches/ratios.py .benchmarks/latest.json
+	$(MAKE) bench-server
+
+# Server level: real server processes on loopback driven by wrk; writes benches/RESULTS.md.
+bench-server: $(STAMP)
+	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+	$(BIN)/python -m benches.server.run
 
 lint: $(STAMP)
 	$(BIN)/ruff check python tests benches
