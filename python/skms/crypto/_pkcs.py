@@ -5,6 +5,7 @@ from typing import Any
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization as ser
 
+from skms._native import SecretBytes
 from skms.errors import InvalidFormat, InvalidKey
 
 PRIVATE_FORMATS = {"pkcs8-der": ser.Encoding.DER, "pkcs8-pem": ser.Encoding.PEM}
@@ -20,6 +21,8 @@ def dump_public(key: Any, format: str) -> bytes:
 
 
 def load_private(data: object, format: str, expected: type | tuple[type, ...], algorithm: str) -> Any:
+    if isinstance(data, SecretBytes):  # stored material comes back from the envelope as SecretBytes
+        data = data.expose_secret()
     if not isinstance(data, bytes):
         raise InvalidFormat(f"{format} data must be bytes")
     try:

@@ -33,6 +33,7 @@ from skms.crypto.keys import (
     expect_jwk,
     jwk_field,
     secret_bytes,
+    typed,
 )
 from skms.crypto.random import random_bytes
 from skms.errors import IntegrityError, InvalidFormat, InvalidKey, InvalidType
@@ -53,11 +54,15 @@ class Ed25519PublicKey(VerifyingKey):
     def __init__(self, raw: bytes) -> None:
         if len(raw) != 32:
             raise InvalidKey(f"Ed25519 public key must be 32 bytes, got {len(raw)}")
+        # Parses the point now (strict: on the curve, canonical, not small-order), not at first use.
+        ed25519.verify(raw, b"", bytes(64))
         self._raw = raw
 
+    @typed
     def verify(self, message: bytes, signature: bytes) -> bool:
         return ed25519.verify(self._raw, message, signature)
 
+    @typed
     def export(self, format: str = "raw") -> Exported:
         if format == "raw":
             return self._raw
@@ -93,6 +98,7 @@ class Ed25519Key(SigningKey):
     def generate(cls) -> "Ed25519Key":
         return cls(SecretBytes(random_bytes(32)))
 
+    @typed
     def sign(self, message: bytes) -> bytes:
         return ed25519.sign(self._seed, message)
 
@@ -102,6 +108,7 @@ class Ed25519Key(SigningKey):
     def public_key(self) -> Ed25519PublicKey:
         return self._public
 
+    @typed
     def export(self, format: str = "raw") -> Exported:
         if format == "raw":
             return self._seed.expose_secret()
@@ -160,15 +167,18 @@ class Secp256k1PublicKey(VerifyingKey):
     def __init__(self, raw: bytes) -> None:
         self._raw = secp256k1.convert_public_key(raw, compressed=True)
 
+    @typed
     def verify(self, message: bytes, signature: bytes) -> bool:
         return secp256k1.verify(self._raw, hashlib.sha256(message).digest(), signature)
 
+    @typed
     def verify_digest(self, digest: bytes, signature: bytes) -> bool:
         return secp256k1.verify(self._raw, digest, signature)
 
     def _crypto(self) -> ec.EllipticCurvePublicKey:
         return ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256K1(), self._raw)
 
+    @typed
     def export(self, format: str = "raw") -> Exported:
         if format == "raw":
             return self._raw
@@ -238,18 +248,21 @@ class Secp256k1Key(SigningKey):
             except InvalidKey:  # 0 or >= n: probability 2^-128
                 continue
 
+    @typed
     def sign(self, message: bytes) -> bytes:
         return secp256k1.sign_der(self._scalar, hashlib.sha256(message).digest())
 
     def sign_batch(self, messages: list[bytes]) -> list[bytes]:
         return secp256k1.sign_der_batch(self._scalar, [hashlib.sha256(m).digest() for m in messages])
 
+    @typed
     def sign_digest(self, digest: bytes) -> bytes:
         return secp256k1.sign_der(self._scalar, digest)
 
     def public_key(self) -> Secp256k1PublicKey:
         return self._public
 
+    @typed
     def export(self, format: str = "raw") -> Exported:
         out = _secp256k1_export_private(self._scalar, format, self._public.export("jwk") if format == "jwk" else b"")
         if out is None:
@@ -272,9 +285,11 @@ class SchnorrSecp256k1PublicKey(VerifyingKey):
         self._raw = xonly
         self._point = secp256k1.convert_public_key(b"\x02" + xonly)  # checks x is on the curve
 
+    @typed
     def verify(self, message: bytes, signature: bytes) -> bool:
         return secp256k1.schnorr_verify(self._raw, message, signature)
 
+    @typed
     def export(self, format: str = "raw") -> Exported:
         if format == "raw":
             return self._raw
@@ -300,16 +315,24 @@ class SchnorrSecp256k1Key(SigningKey):
 
     @classmethod
     def generate(cls) -> "SchnorrSecp256k1Key":
-        return cls(secp256k1.generate_private_key())
+        while True:
+            try:
+                return cls(SecretBytes(random_bytes(32)))
+            except InvalidKey:  # 0 or >= n: probability 2^-128
+                continue
 
+    @typed
     def sign(self, message: bytes) -> bytes:
         return secp256k1.schnorr_sign(self._scalar, message)
 
     def public_key(self) -> SchnorrSecp256k1PublicKey:
         return self._public
 
+    @typed
     def export(self, format: str = "raw") -> Exported:
-        out = _secp256k1_export_private(self._scalar, format, self._public.export("jwk") if format == "jwk" else b"")
+        # The JWK pairs d with d·G itself (BIP340's even-y key may be its negation).
+        public_jwk = Secp256k1PublicKey(secp256k1.public_key(self._scalar)).export("jwk") if format == "jwk" else b""
+        out = _secp256k1_export_private(self._scalar, format, public_jwk)
         if out is None:
             self._no_format(format)
         return out
@@ -329,6 +352,7 @@ class _NistEcPublicKey(VerifyingKey):
         self._key = key
         self._ecdsa = ec.ECDSA(self.hash())
 
+    @typed
     def verify(self, message: bytes, signature: bytes) -> bool:
         try:
             self._key.verify(signature, message, self._ecdsa)
@@ -336,6 +360,7 @@ class _NistEcPublicKey(VerifyingKey):
         except _BadSignature:
             return False
 
+    @typed
     def export(self, format: str = "raw") -> Exported:
         if format == "raw":
             return self._key.public_bytes(_ser.Encoding.X962, _ser.PublicFormat.UncompressedPoint)
@@ -379,15 +404,18 @@ class _NistEcKey(SigningKey):
             except InvalidKey:
                 continue
 
+    @typed
     def sign(self, message: bytes) -> bytes:
         return self._key.sign(message, self._ecdsa)
 
+    @typed
     def sign_digest(self, digest: bytes) -> bytes:
         return self._key.sign(digest, ec.ECDSA(Prehashed(self.public_class.hash())))
 
     def public_key(self) -> _NistEcPublicKey:
         return self._public
 
+    @typed
     def export(self, format: str = "raw") -> Exported:
         size = self.public_class.size
         scalar = self._key.private_numbers().private_value.to_bytes(size, "big")
@@ -471,6 +499,7 @@ class _RsaPublicKey(VerifyingKey, EncryptingKey):
             raise InvalidKey(f"{self.algorithm} needs a {self.bits}-bit modulus, got {key.key_size}")
         self._key = key
 
+    @typed
     def verify(self, message: bytes, signature: bytes) -> bool:
         try:
             self._key.verify(signature, message, _PSS, hashes.SHA256())
@@ -478,9 +507,11 @@ class _RsaPublicKey(VerifyingKey, EncryptingKey):
         except _BadSignature:
             return False
 
+    @typed
     def encrypt(self, plaintext: bytes) -> bytes:
         return self._key.encrypt(plaintext, _OAEP)
 
+    @typed
     def export(self, format: str = "raw") -> Exported:
         if format in _pkcs.PUBLIC_FORMATS:
             return _pkcs.dump_public(self._key, format)
@@ -513,9 +544,11 @@ class _RsaKey(SigningKey, DecryptingKey):
     def generate(cls) -> "_RsaKey":
         return cls(rsa.generate_private_key(65537, cls.public_class.bits))
 
+    @typed
     def sign(self, message: bytes) -> bytes:
         return self._key.sign(message, _PSS, hashes.SHA256())
 
+    @typed
     def decrypt(self, ciphertext: bytes) -> bytes:
         try:
             return self._key.decrypt(ciphertext, _OAEP)
@@ -525,6 +558,7 @@ class _RsaKey(SigningKey, DecryptingKey):
     def public_key(self) -> _RsaPublicKey:
         return self._public
 
+    @typed
     def export(self, format: str = "pkcs8-der") -> Exported:
         if format in _pkcs.PRIVATE_FORMATS:
             return _pkcs.dump_private(self._key, format)
@@ -596,6 +630,7 @@ class X25519PublicKey(AgreementPublicKey):
         self._raw = raw
         self._key = x25519.X25519PublicKey.from_public_bytes(raw)
 
+    @typed
     def export(self, format: str = "raw") -> Exported:
         if format == "raw":
             return self._raw
@@ -628,19 +663,25 @@ class X25519Key(AgreementPrivateKey):
     def generate(cls) -> "X25519Key":
         return cls(x25519.X25519PrivateKey.from_private_bytes(random_bytes(32)))
 
+    @typed
     def exchange(self, peer: bytes | AgreementPublicKey) -> SecretBytes:
         """The raw X25519 shared secret; derive keys from it with HKDF."""
-        raw = peer.export("raw") if isinstance(peer, PublicKey) else _bytes(peer, "peer public key")
-        if not isinstance(raw, bytes) or len(raw) != 32:
-            raise InvalidKey("X25519 peer public key must be 32 bytes")
+        if isinstance(peer, X25519PublicKey):
+            peer_key = peer._key
+        else:
+            raw = peer.export("raw") if isinstance(peer, PublicKey) else _bytes(peer, "peer public key")
+            if not isinstance(raw, bytes) or len(raw) != 32:
+                raise InvalidKey("X25519 peer public key must be 32 bytes")
+            peer_key = x25519.X25519PublicKey.from_public_bytes(raw)
         try:
-            return SecretBytes(self._key.exchange(x25519.X25519PublicKey.from_public_bytes(raw)))
+            return SecretBytes(self._key.exchange(peer_key))
         except ValueError:
             raise InvalidKey("X25519 peer key is a small-order point (all-zero shared secret)") from None
 
     def public_key(self) -> X25519PublicKey:
         return self._public
 
+    @typed
     def export(self, format: str = "raw") -> Exported:
         if format == "raw":
             return self._key.private_bytes_raw()
@@ -663,7 +704,10 @@ class X25519Key(AgreementPrivateKey):
             return cls(_pkcs.load_private(data, format, x25519.X25519PrivateKey, cls.algorithm))
         if format == "jwk":
             expect_jwk(data, kty="OKP", crv="X25519")
-            return cls(x25519.X25519PrivateKey.from_private_bytes(jwk_field(data, "d")))
+            d = jwk_field(data, "d")
+            if len(d) != 32:
+                raise InvalidKey(f"X25519 private key must be 32 bytes, got {len(d)}")
+            return cls(x25519.X25519PrivateKey.from_private_bytes(d))
         raise InvalidFormat(f"{cls.algorithm} keys import from raw, pkcs8-der, pkcs8-pem or jwk")
 
 

@@ -6,7 +6,7 @@ from collections.abc import Callable
 import blake3 as _blake3
 
 from skms._native.hashes import keccak256 as _keccak256
-from skms.errors import InvalidType, UnknownAlgorithm
+from skms.errors import InvalidInput, InvalidType, UnknownAlgorithm
 
 
 def _hashlib(name: str) -> Callable[[bytes], bytes]:
@@ -40,6 +40,8 @@ DIGEST_SIZES = {
 
 def digest(algorithm: str, data: bytes) -> bytes:
     """The digest of ``data`` under ``algorithm`` (one of :data:`HASHES`)."""
+    if not isinstance(algorithm, str):
+        raise InvalidType(f"the hash name must be a string, got {type(algorithm).__name__}")
     try:
         fn = HASHES[algorithm]
     except KeyError:
@@ -51,6 +53,10 @@ def digest(algorithm: str, data: bytes) -> bytes:
 
 def keyed_blake3(key: bytes, data: bytes) -> bytes:
     """BLAKE3 in keyed mode (a MAC): ``key`` is 32 bytes."""
+    if not isinstance(key, bytes) or not isinstance(data, bytes):
+        raise InvalidType("keyed BLAKE3 takes bytes for key and data")
+    if len(key) != 32:
+        raise InvalidInput(f"a keyed BLAKE3 key is 32 bytes, got {len(key)}")
     return _blake3.blake3(data, key=key).digest()
 
 

@@ -20,7 +20,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric import mlkem, x25519
 
 from skms._native import SecretBytes, ed25519
-from skms.crypto.keys import Exported, KemPrivateKey, KemPublicKey, SigningKey, VerifyingKey, secret_bytes
+from skms.crypto.keys import Exported, KemPrivateKey, KemPublicKey, SigningKey, VerifyingKey, secret_bytes, typed
 from skms.crypto.pq import MlDsa65Key, MlDsa65PublicKey
 from skms.crypto.random import random_bytes
 from skms.errors import IntegrityError, InvalidFormat, InvalidKey, InvalidSignature, InvalidType
@@ -56,6 +56,7 @@ class Ed25519MlDsa65PublicKey(VerifyingKey):
         self._mldsa = MlDsa65PublicKey.load(raw[_ED_PUBLIC:])
         self._prefix = _SIG_LABEL + hashlib.sha512(raw).digest()
 
+    @typed
     def verify(self, message: bytes, signature: bytes) -> bool:
         signature = _bytes(signature, "signature")
         if len(signature) != _ED_SIG + _MLDSA65_SIG:
@@ -68,6 +69,7 @@ class Ed25519MlDsa65PublicKey(VerifyingKey):
         post_quantum = self._mldsa.verify(bound, signature[_ED_SIG:])
         return classical and post_quantum
 
+    @typed
     def export(self, format: str = "raw") -> Exported:
         if format == "raw":
             return self._raw
@@ -98,6 +100,7 @@ class Ed25519MlDsa65Key(SigningKey):
     def generate(cls) -> "Ed25519MlDsa65Key":
         return cls(SecretBytes(random_bytes(64)))
 
+    @typed
     def sign(self, message: bytes) -> bytes:
         bound = self._public._prefix + _bytes(message, "message")
         return ed25519.sign(self._ed, bound) + self._mldsa.sign(bound)
@@ -105,6 +108,7 @@ class Ed25519MlDsa65Key(SigningKey):
     def public_key(self) -> Ed25519MlDsa65PublicKey:
         return self._public
 
+    @typed
     def export(self, format: str = "raw") -> Exported:
         if format == "raw":
             return self._material.expose_secret()
@@ -142,6 +146,7 @@ class XWingPublicKey(KemPublicKey):
         self._x25519 = x25519.X25519PublicKey.from_public_bytes(self._pk_x)
         self._raw = raw
 
+    @typed
     def encapsulate(self) -> tuple[SecretBytes, bytes]:
         ss_m, ct_m = self._mlkem.encapsulate()
         ephemeral = x25519.X25519PrivateKey.from_private_bytes(os.urandom(32))
@@ -152,6 +157,7 @@ class XWingPublicKey(KemPublicKey):
             raise InvalidKey("X-Wing public key has a small-order X25519 part") from None
         return _combine(ss_m, ss_x, ct_x, self._pk_x), ct_m + ct_x
 
+    @typed
     def export(self, format: str = "raw") -> Exported:
         if format == "raw":
             return self._raw
@@ -182,6 +188,7 @@ class XWingKey(KemPrivateKey):
     def generate(cls) -> "XWingKey":
         return cls(SecretBytes(random_bytes(32)))
 
+    @typed
     def decapsulate(self, ciphertext: bytes) -> SecretBytes:
         ct = _bytes(ciphertext, "ciphertext")
         if len(ct) != _CT_M + _X:
@@ -197,6 +204,7 @@ class XWingKey(KemPrivateKey):
     def public_key(self) -> XWingPublicKey:
         return self._public
 
+    @typed
     def export(self, format: str = "raw") -> Exported:
         if format == "raw":
             return self._seed.expose_secret()

@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from skms._native import SecretBytes
-from skms.errors import InvalidInput, UnknownAlgorithm
+from skms.errors import InvalidInput, InvalidType, UnknownAlgorithm
 
 _HASHES: dict[str, type[hashes.HashAlgorithm]] = {
     "sha256": hashes.SHA256,
@@ -36,15 +36,28 @@ def _hash(name: str) -> hashes.HashAlgorithm:
 
 
 def _material(value: bytes | SecretBytes) -> bytes:
-    return value.expose_secret() if isinstance(value, SecretBytes) else value
+    if isinstance(value, SecretBytes):
+        return value.expose_secret()
+    if not isinstance(value, bytes):
+        raise InvalidType(f"key material and passwords must be bytes or SecretBytes, got {type(value).__name__}")
+    return value
+
+
+def _int(name: str, value: object, low: int, high: int) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise InvalidType(f"{name} must be an integer, got {type(value).__name__}")
+    if not low <= value <= high:
+        raise InvalidInput(f"{name} must be {low} to {high}, got {value}")
+    return value
 
 
 def _check_length(length: int) -> None:
-    if not 1 <= length <= 1024:
-        raise InvalidInput(f"output length must be 1 to 1024 bytes, got {length}")
+    _int("length", length, 1, 1024)
 
 
 def _check_salt(salt: bytes) -> None:
+    if not isinstance(salt, bytes):
+        raise InvalidType(f"salt must be bytes, got {type(salt).__name__}")
     if len(salt) < MIN_SALT:
         raise InvalidInput(f"salt must be at least {MIN_SALT} bytes, got {len(salt)}")
 
@@ -58,6 +71,8 @@ def hkdf(
 ) -> SecretBytes:
     """HKDF (RFC 5869) extract-and-expand."""
     _check_length(length)
+    if (salt is not None and not isinstance(salt, bytes)) or not isinstance(info, bytes):
+        raise InvalidType("salt and info must be bytes")
     return SecretBytes(HKDF(_hash(hash), length, salt, info).derive(_material(ikm)))
 
 
@@ -70,8 +85,7 @@ def pbkdf2(
 ) -> SecretBytes:
     _check_length(length)
     _check_salt(salt)
-    if iterations < 1:
-        raise InvalidInput(f"iterations must be positive, got {iterations}")
+    _int("iterations", iterations, 1, 100_000_000)
     kdf = PBKDF2HMAC(_hash(hash), length, salt, iterations)
     return SecretBytes(kdf.derive(_material(password)))
 
@@ -86,8 +100,13 @@ def scrypt(
 ) -> SecretBytes:
     _check_length(length)
     _check_salt(salt)
-    if n < 2 or n & (n - 1):
+    _int("n", n, 2, 2**24)
+    _int("r", r, 1, 64)
+    _int("p", p, 1, 16)
+    if n & (n - 1):
         raise InvalidInput(f"scrypt n must be a power of two above 1, got {n}")
+    if 128 * n * r > 2**31:
+        raise InvalidInput("scrypt n * r needs more than 2 GiB of memory")
     return SecretBytes(Scrypt(salt, length, n, r, p).derive(_material(password)))
 
 
@@ -102,8 +121,9 @@ def argon2id(
     """Argon2id (RFC 9106)."""
     _check_length(length)
     _check_salt(salt)
-    if memory_kib < 8 * lanes or iterations < 1 or lanes < 1:
-        raise InvalidInput("argon2id needs memory_kib >= 8 * lanes, iterations >= 1, lanes >= 1")
+    _int("lanes", lanes, 1, 64)
+    _int("iterations", iterations, 1, 1000)
+    _int("memory_kib", memory_kib, 8 * lanes, 4 * 1024 * 1024)
     kdf = Argon2id(salt=salt, length=length, iterations=iterations, lanes=lanes, memory_cost=memory_kib)
     return SecretBytes(kdf.derive(_material(password)))
 

@@ -6,8 +6,10 @@ below it. Secret material leaves a key only through ``export``.
 """
 
 import base64
+import functools
 from abc import ABC, abstractmethod
-from typing import Any, Literal, NoReturn
+from collections.abc import Callable
+from typing import Any, Literal, NoReturn, TypeVar
 
 from skms._native import SecretBytes
 from skms.errors import InvalidFormat, InvalidType
@@ -30,7 +32,7 @@ class Key(ABC):
         raise InvalidType(f"{type(self).__name__} cannot be pickled; use export()")
 
     def _no_format(self, format: str) -> NoReturn:
-        if format not in FORMATS:
+        if not isinstance(format, str) or format not in FORMATS:
             raise InvalidFormat(f"unknown key format {format!r}; expected one of {', '.join(FORMATS)}")
         raise InvalidFormat(f"{self.algorithm} keys have no {format} form")
 
@@ -128,6 +130,22 @@ class AgreementPrivateKey(PrivateKey):
 
     @abstractmethod
     def public_key(self) -> AgreementPublicKey: ...
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def typed(fn: F) -> F:
+    """Turns the TypeError a library raises for a wrong argument type into InvalidType."""
+
+    @functools.wraps(fn)
+    def checked(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except TypeError as e:
+            raise InvalidType(f"{fn.__name__}: an argument has the wrong type ({e})") from None
+
+    return checked  # type: ignore[return-value]
 
 
 def b64url(data: bytes) -> str:

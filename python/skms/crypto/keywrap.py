@@ -3,10 +3,12 @@
 from cryptography.hazmat.primitives import keywrap
 
 from skms._native import SecretBytes
-from skms.errors import IntegrityError, InvalidInput
+from skms.errors import IntegrityError, InvalidInput, InvalidType
 
 
 def _kek(wrapping_key: bytes | SecretBytes) -> bytes:
+    if not isinstance(wrapping_key, bytes | SecretBytes):
+        raise InvalidType(f"the wrapping key must be bytes or SecretBytes, got {type(wrapping_key).__name__}")
     kek = wrapping_key.expose_secret() if isinstance(wrapping_key, SecretBytes) else wrapping_key
     if len(kek) not in (16, 24, 32):
         raise InvalidInput(f"wrapping key must be 16, 24 or 32 bytes, got {len(kek)}")
@@ -14,6 +16,8 @@ def _kek(wrapping_key: bytes | SecretBytes) -> bytes:
 
 
 def _plain(key: bytes | SecretBytes) -> bytes:
+    if not isinstance(key, bytes | SecretBytes):
+        raise InvalidType(f"the key to wrap must be bytes or SecretBytes, got {type(key).__name__}")
     return key.expose_secret() if isinstance(key, SecretBytes) else key
 
 
@@ -34,6 +38,8 @@ def wrap_key(wrapping_key: bytes | SecretBytes, key: bytes | SecretBytes, paddin
 def unwrap_key(wrapping_key: bytes | SecretBytes, wrapped: bytes, padding: bool = False) -> SecretBytes:
     """Unwraps; a wrong key or any changed byte raises :class:`IntegrityError`."""
     kek = _kek(wrapping_key)
+    if not isinstance(wrapped, bytes):
+        raise InvalidType(f"the wrapped key must be bytes, got {type(wrapped).__name__}")
     try:
         if padding:
             return SecretBytes(keywrap.aes_key_unwrap_with_padding(kek, wrapped))

@@ -22,6 +22,7 @@ from skms.crypto.keys import (
     expect_jwk,
     jwk_field,
     secret_bytes,
+    typed,
 )
 from skms.crypto.random import random_bytes
 from skms.errors import IntegrityError, InvalidFormat, InvalidKey, InvalidType
@@ -43,6 +44,7 @@ class _MlDsaPublicKey(VerifyingKey):
     def __init__(self, key: Any) -> None:
         self._key = key
 
+    @typed
     def verify(self, message: bytes, signature: bytes) -> bool:
         try:
             self._key.verify(signature, message)
@@ -50,6 +52,7 @@ class _MlDsaPublicKey(VerifyingKey):
         except _BadSignature:
             return False
 
+    @typed
     def export(self, format: str = "raw") -> Exported:
         if format == "raw":
             return self._key.public_bytes_raw()  # type: ignore[no-any-return]
@@ -89,12 +92,14 @@ class _MlDsaKey(SigningKey):
     def generate(cls) -> "_MlDsaKey":
         return cls(SecretBytes(random_bytes(32)))
 
+    @typed
     def sign(self, message: bytes) -> bytes:
         return self._key.sign(message)  # type: ignore[no-any-return]
 
     def public_key(self) -> _MlDsaPublicKey:
         return self._public
 
+    @typed
     def export(self, format: str = "raw") -> Exported:
         if format == "raw":
             return self._seed.expose_secret()
@@ -164,10 +169,12 @@ class _MlKemPublicKey(KemPublicKey):
     def __init__(self, key: Any) -> None:
         self._key = key
 
+    @typed
     def encapsulate(self) -> tuple[SecretBytes, bytes]:
         shared, ciphertext = self._key.encapsulate()
         return SecretBytes(shared), ciphertext
 
+    @typed
     def export(self, format: str = "raw") -> Exported:
         if format == "raw":
             return self._key.public_bytes_raw()  # type: ignore[no-any-return]
@@ -203,6 +210,7 @@ class _MlKemKey(KemPrivateKey):
     def generate(cls) -> "_MlKemKey":
         return cls(SecretBytes(random_bytes(64)))
 
+    @typed
     def decapsulate(self, ciphertext: bytes) -> SecretBytes:
         if not isinstance(ciphertext, bytes) or len(ciphertext) != self.ciphertext_size:
             size = len(ciphertext) if isinstance(ciphertext, bytes) else type(ciphertext).__name__
@@ -214,6 +222,7 @@ class _MlKemKey(KemPrivateKey):
     def public_key(self) -> _MlKemPublicKey:
         return self._public
 
+    @typed
     def export(self, format: str = "raw") -> Exported:
         if format == "raw":
             return self._seed.expose_secret()
@@ -264,10 +273,18 @@ class _FalconPublicKey(VerifyingKey):
 
         self._falcon = falcon
         self._raw = _bytes(raw, "public key")
+        # FN-DSA encoded verifying keys: header 0x00 + log2(n), then 14-bit coefficients.
+        expected = {"falcon-512": (897, 0x09), "falcon-1024": (1793, 0x0A)}[self.algorithm]
+        if len(self._raw) != expected[0] or self._raw[0] != expected[1]:
+            raise InvalidKey(
+                f"{self.algorithm} public key must be {expected[0]} bytes starting with 0x{expected[1]:02x}"
+            )
 
+    @typed
     def verify(self, message: bytes, signature: bytes) -> bool:
         return self._falcon.verify(self._raw, message, signature)
 
+    @typed
     def export(self, format: str = "raw") -> Exported:
         if format == "raw":
             return self._raw
@@ -297,12 +314,14 @@ class _FalconKey(SigningKey):
 
         return cls(falcon.generate_private_key(cls.degree))
 
+    @typed
     def sign(self, message: bytes) -> bytes:
         return self._falcon.sign(self._key, message)
 
     def public_key(self) -> _FalconPublicKey:
         return self._public
 
+    @typed
     def export(self, format: str = "raw") -> Exported:
         if format == "raw":
             return self._key.expose_secret()

@@ -10,6 +10,7 @@ import os
 from typing import Protocol
 
 from skms._native import SecretBytes
+from skms.errors import InternalError, InvalidType
 
 
 class RandomSource(Protocol):
@@ -31,6 +32,8 @@ _source: RandomSource = OsRandom()
 def set_random_source(source: RandomSource) -> None:
     """Use ``source`` for every later key generation in this process."""
     global _source
+    if not callable(getattr(source, "random_bytes", None)):
+        raise InvalidType("a random source has a random_bytes(n) method")
     _source = source
 
 
@@ -41,8 +44,10 @@ def get_random_source() -> RandomSource:
 def random_bytes(n: int) -> bytes:
     """``n`` random bytes from the current source."""
     data = _source.random_bytes(n)
-    if len(data) != n:
-        raise RuntimeError(f"random source returned {len(data)} bytes instead of {n}")
+    if not isinstance(data, bytes) or len(data) != n:
+        raise InternalError(
+            f"the random source returned {len(data) if isinstance(data, bytes) else data!r} bytes instead of {n}"
+        )
     return data
 
 

@@ -139,9 +139,18 @@ def get(algorithm: str) -> Algorithm:
 
 
 def _truthy(value: object) -> bool:
+    """Booleans from configuration; anything else is refused rather than read as false (fail closed)."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
     if isinstance(value, str):
-        return value.strip().lower() in ("1", "true", "yes", "on")
-    return bool(value)
+        text = value.strip().lower()
+        if text in ("1", "true", "yes", "on"):
+            return True
+        if text in ("0", "false", "no", "off", ""):
+            return False
+    raise InvalidInput(f"a crypto policy setting must be true or false, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -158,7 +167,7 @@ class CryptoPolicy:
 
     def check(self, algorithm: Algorithm | str) -> Algorithm:
         """Returns the entry, or raises :class:`AlgorithmNotAllowed` naming the rule."""
-        alg = get(algorithm) if isinstance(algorithm, str) else algorithm
+        alg = algorithm if isinstance(algorithm, Algorithm) else get(algorithm)
         refuse = AlgorithmNotAllowed
         if alg.id in self.denied:
             raise refuse(f"{alg.id} is denied by the crypto policy")
@@ -228,7 +237,7 @@ def generate_key(algorithm: str, policy: CryptoPolicy | None = None) -> Key:
 def load_private_key(algorithm: str, data: Any, format: str | None = None, policy: CryptoPolicy | None = None) -> Key:
     """Imports a symmetric or private key; ``format`` defaults to the algorithm's storage format."""
     alg = _checked(algorithm, policy)
-    return alg.key_class.load(data, format or alg.storage_format)  # type: ignore[no-any-return]
+    return alg.key_class.load(data, alg.storage_format if format is None else format)  # type: ignore[no-any-return]
 
 
 def load_public_key(
@@ -239,7 +248,7 @@ def load_public_key(
     if alg.public_class is None:
         raise UnsupportedOperation(f"{alg.id} is a symmetric algorithm: it has no public key")
     default = "spki-der" if alg.family == "rsa" else "raw"
-    return alg.public_class.load(data, format or default)  # type: ignore[no-any-return]
+    return alg.public_class.load(data, default if format is None else format)  # type: ignore[no-any-return]
 
 
 __all__ = [

@@ -33,6 +33,10 @@ def _load_raw(data: bytes | SecretBytes | dict[str, object], format: str, what: 
     raise InvalidFormat(f"symmetric keys import from raw or jwk, not {format!r}")
 
 
+def _types_error() -> InvalidType:
+    return InvalidType("plaintext, ciphertext, associated data, data and tags must be bytes")
+
+
 class _Symmetric(SymmetricKey):
     algorithm: str
     key_size: int
@@ -77,6 +81,11 @@ class _Aead(_Symmetric, AeadKey):
                 f"{self.algorithm} key has encrypted {self.max_messages} messages with random nonces; rotate the key"
             )
 
+    def _short(self, ciphertext: bytes) -> IntegrityError:
+        return IntegrityError(
+            f"{self.algorithm} ciphertext is at least {self.nonce_size + TAG_SIZE} bytes, got {len(ciphertext)}"
+        )
+
     def _split(self, ciphertext: bytes) -> tuple[bytes, bytes]:
         if not isinstance(ciphertext, bytes):
             raise InvalidType(f"ciphertext must be bytes, got {type(ciphertext).__name__}")
@@ -97,16 +106,23 @@ class _OpenSslAead(_Aead):
     def encrypt(self, plaintext: bytes, associated_data: bytes = b"") -> bytes:
         self._count()
         nonce = os.urandom(12)
-        return nonce + self._aead.encrypt(nonce, plaintext, associated_data)
+        try:
+            return nonce + self._aead.encrypt(nonce, plaintext, associated_data)
+        except TypeError:
+            raise _types_error() from None
 
     def decrypt(self, ciphertext: bytes, associated_data: bytes = b"") -> bytes:
-        nonce, body = self._split(ciphertext)
+        # The checks of _split, inlined: this is the hot path.
         try:
-            return self._aead.decrypt(nonce, body, associated_data)
+            if len(ciphertext) < 28:
+                raise self._short(ciphertext)
+            return self._aead.decrypt(ciphertext[:12], ciphertext[12:], associated_data)
         except InvalidTag:
             raise IntegrityError(
                 f"{self.algorithm} decryption failed: wrong key, altered ciphertext or associated data"
             ) from None
+        except TypeError:
+            raise _types_error() from None
 
 
 class Aes256GcmKey(_OpenSslAead):
@@ -138,12 +154,17 @@ class XChaCha20Poly1305Key(_Aead):
 
     def encrypt(self, plaintext: bytes, associated_data: bytes = b"") -> bytes:
         nonce = os.urandom(24)
-        return nonce + nacl.crypto_aead_xchacha20poly1305_ietf_encrypt(plaintext, associated_data, nonce, self._key)
+        try:
+            return nonce + nacl.crypto_aead_xchacha20poly1305_ietf_encrypt(plaintext, associated_data, nonce, self._key)
+        except TypeError:
+            raise _types_error() from None
 
     def decrypt(self, ciphertext: bytes, associated_data: bytes = b"") -> bytes:
         nonce, body = self._split(ciphertext)
         try:
             return nacl.crypto_aead_xchacha20poly1305_ietf_decrypt(body, associated_data, nonce, self._key)
+        except TypeError:
+            raise _types_error() from None
         except CryptoError:
             raise IntegrityError(
                 f"{self.algorithm} decryption failed: wrong key, altered ciphertext or associated data"
@@ -161,10 +182,16 @@ class _Hmac(_Symmetric, MacKey):
         self._key = material.expose_secret()
 
     def mac(self, data: bytes) -> bytes:
-        return hmac.digest(self._key, data, self.digest_name)
+        try:
+            return hmac.digest(self._key, data, self.digest_name)
+        except TypeError:
+            raise _types_error() from None
 
     def verify(self, data: bytes, tag: bytes) -> bool:
-        return hmac.compare_digest(hmac.digest(self._key, data, self.digest_name), tag)
+        try:
+            return hmac.compare_digest(hmac.digest(self._key, data, self.digest_name), tag)
+        except TypeError:
+            raise _types_error() from None
 
 
 class HmacSha256Key(_Hmac):
@@ -192,10 +219,14 @@ class Blake3KeyedKey(_Symmetric, MacKey):
         self._key = material.expose_secret()
 
     def mac(self, data: bytes) -> bytes:
+        if not isinstance(data, bytes):
+            raise InvalidType(f"data must be bytes, got {type(data).__name__}")
         return blake3.blake3(data, key=self._key).digest()
 
     def verify(self, data: bytes, tag: bytes) -> bool:
-        return hmac.compare_digest(blake3.blake3(data, key=self._key).digest(), tag)
+        if not isinstance(tag, bytes):
+            raise InvalidType(f"tag must be bytes, got {type(tag).__name__}")
+        return hmac.compare_digest(self.mac(data), tag)
 
 
 __all__ = [

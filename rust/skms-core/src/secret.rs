@@ -1,25 +1,87 @@
 //! Secret material that is wiped from memory when dropped.
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
+
 use zeroize::Zeroize;
+
+/// Pages kept locked at most while no secret lives on them (1 MiB); past
+/// that, unused pages are unlocked. Keeping them avoids an `mlock`/`munlock`
+/// pair per short-lived secret, which cost more than most operations.
+const IDLE_LOCKED_PAGES: usize = 256;
+
+/// Locked pages, shared by every secret on them: `mlock` is per page, not
+/// per buffer, so unlocking one buffer's page must wait for the others.
+struct PageLocks {
+    pages: HashMap<usize, (usize, Option<region::LockGuard>)>,
+}
+
+fn page_locks() -> &'static Mutex<PageLocks> {
+    static LOCKS: OnceLock<Mutex<PageLocks>> = OnceLock::new();
+    LOCKS.get_or_init(|| {
+        Mutex::new(PageLocks {
+            pages: HashMap::new(),
+        })
+    })
+}
+
+fn page_range(bytes: &[u8]) -> std::ops::Range<usize> {
+    let size = region::page::size();
+    let start = bytes.as_ptr() as usize / size;
+    let end = (bytes.as_ptr() as usize + bytes.len() - 1) / size + 1;
+    start..end
+}
+
+/// Locks the pages of `bytes`; true when every page is locked.
+fn lock_pages(bytes: &[u8]) -> bool {
+    let size = region::page::size();
+    let mut locks = page_locks().lock().unwrap_or_else(|e| e.into_inner());
+    let mut all = true;
+    for page in page_range(bytes) {
+        let entry = locks.pages.entry(page).or_insert((0, None));
+        if entry.1.is_none() {
+            entry.1 = region::lock((page * size) as *const u8, size).ok();
+        }
+        entry.0 += 1;
+        all &= entry.1.is_some();
+    }
+    all
+}
+
+fn unlock_pages(bytes: &[u8]) {
+    let mut locks = page_locks().lock().unwrap_or_else(|e| e.into_inner());
+    for page in page_range(bytes) {
+        if let Some(entry) = locks.pages.get_mut(&page) {
+            entry.0 = entry.0.saturating_sub(1);
+        }
+    }
+    if locks.pages.len() > IDLE_LOCKED_PAGES {
+        locks.pages.retain(|_, (count, _)| *count > 0);
+    }
+}
 
 /// Bytes of secret material: zeroized on drop, locked in RAM where the OS
 /// allows (best effort: `mlock` may be refused by `RLIMIT_MEMLOCK`), and
 /// never printed by `Debug`.
 pub struct SecretBytes {
     bytes: Box<[u8]>,
-    // Unlocks the pages when dropped, after `Drop::drop` has wiped them.
-    lock: Option<region::LockGuard>,
+    locked: bool,
+    counted: bool,
 }
 
 impl SecretBytes {
     /// Takes ownership of `bytes`; the vector's buffer becomes the secret.
     pub fn new(bytes: Vec<u8>) -> Self {
         let bytes = bytes.into_boxed_slice();
-        let lock = if bytes.is_empty() {
-            None
+        let (locked, counted) = if bytes.is_empty() {
+            (false, false)
         } else {
-            region::lock(bytes.as_ptr(), bytes.len()).ok()
+            (lock_pages(&bytes), true)
         };
-        SecretBytes { bytes, lock }
+        SecretBytes {
+            bytes,
+            locked,
+            counted,
+        }
     }
 
     /// Takes ownership of `bytes` without locking its pages: for short-lived
@@ -27,7 +89,8 @@ impl SecretBytes {
     pub fn new_unlocked(bytes: Vec<u8>) -> Self {
         SecretBytes {
             bytes: bytes.into_boxed_slice(),
-            lock: None,
+            locked: false,
+            counted: false,
         }
     }
 
@@ -58,13 +121,16 @@ impl SecretBytes {
 
     /// True when the buffer is locked in RAM.
     pub fn is_locked(&self) -> bool {
-        self.lock.is_some()
+        self.locked
     }
 }
 
 impl Drop for SecretBytes {
     fn drop(&mut self) {
         self.bytes.zeroize();
+        if self.counted {
+            unlock_pages(&self.bytes);
+        }
     }
 }
 
