@@ -179,6 +179,8 @@ class JwtVerifier:
         raw_roles = claims.get(issuer.roles_claim, [])
         roles = raw_roles.split() if isinstance(raw_roles, str) else [r for r in raw_roles if isinstance(r, str)]
         tenant = claims.get("tenant") if isinstance(claims.get("tenant"), str) else issuer.tenant
+        if str(tenant).startswith("__"):
+            raise Unauthenticated("tenants starting with __ are internal to SKMS")
         return Principal(subject, str(tenant), tuple(roles), kind="jwt")
 
 
