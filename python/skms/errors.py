@@ -11,7 +11,11 @@ class SKMSError(Exception):
 
 
 class InvalidInput(SKMSError, ValueError):
-    """An argument has the wrong length, count or range."""
+    """An argument has the wrong length, count or range. ``field`` names it when known."""
+
+    def __init__(self, message: str = "", field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class InvalidType(InvalidInput, TypeError):

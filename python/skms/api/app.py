@@ -8,19 +8,18 @@ from typing import Any
 
 from litestar import Litestar
 from litestar.config.app import AppConfig
-from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 
 from skms import __version__
-from skms.api.deps import provide_principal, provide_service
 from skms.api.middleware import AuthMiddleware, RequestMiddleware, configure_logging
 from skms.api.problems import EXCEPTION_HANDLERS
-from skms.api.routes import auth, misc, sys
+from skms.api.routes import audit, auth, misc, sys
 from skms.api.routes.access import ApiKeyController, PolicyController
 from skms.api.routes.keys import KeyController
 from skms.api.routes.wallets import WalletController
 from skms.api.settings import Settings, load_settings
+from skms.audit import AuditLog
 from skms.auth import ApiKeyManager, Issuer, JwtVerifier, TokenIssuer
 from skms.authz import Authorizer
 from skms.authz.access import AccessService
@@ -66,7 +65,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
         app.state.api_keys = api_keys
         authorizer = Authorizer(service.store)
         limiter: Any = RedisRateLimiter(settings.redis_url) if settings.redis_url else MemoryRateLimiter()
-        guard = SecurityGuard(service, authorizer, audit=None, limiter=limiter)
+        audit_log = AuditLog(service)
+        await audit_log.start()
+        app.state.audit = audit_log
+        guard = SecurityGuard(service, authorizer, audit=audit_log, limiter=limiter)
         service.guard = guard
         app.state.access = AccessService(api_keys, authorizer, guard)
         tokens = TokenIssuer(service, api_keys, settings.token_issuer)
@@ -106,6 +108,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             for extra in reversed(extras):
                 with contextlib.suppress(Exception):
                     await extra.stop()
+            with contextlib.suppress(Exception):
+                await app.state.audit.stop()
             await service.close()
 
     def on_app_init(config: AppConfig) -> AppConfig:
@@ -118,6 +122,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             WalletController,
             ApiKeyController,
             PolicyController,
+            audit.list_audit,
+            audit.verify_audit,
             auth.token,
             auth.jwks,
             misc.random,
@@ -130,10 +136,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
             sys.seal,
             sys.metrics,
         ],
-        dependencies={
-            "service": Provide(provide_service, sync_to_thread=False),
-            "principal": Provide(provide_principal, sync_to_thread=False),
-        },
         middleware=[RequestMiddleware, AuthMiddleware],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=[lifespan],

@@ -12,18 +12,6 @@ from skms.keys import KeyService
 ANONYMOUS = Principal("anonymous", "-")
 
 
-def provide_service(state: State) -> KeyService:
-    service: KeyService = state.service
-    return service
-
-
-def provide_principal(request: Request[Any, Any, Any]) -> Principal:
-    user = request.scope.get("user")
-    if not isinstance(user, Principal):
-        raise Unauthenticated("authentication required: send Authorization: Bearer <api-key>")
-    return user
-
-
 def context(request: Request[Any, Any, Any], authenticated: bool = True) -> tuple[KeyService, Principal]:
     """The key service and the caller, read from the app state and the scope.
 

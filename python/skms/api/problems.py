@@ -43,7 +43,11 @@ def _kebab(name: str) -> str:
 def problem_of(exc: errors.SKMSError) -> dict[str, Any]:
     status = next((code for cls, code in STATUS if isinstance(exc, cls)), 500)
     kind = type(exc).__name__
-    return {"type": TYPE_BASE + _kebab(kind), "title": kind, "status": status, "detail": str(exc)}
+    problem = {"type": TYPE_BASE + _kebab(kind), "title": kind, "status": status, "detail": str(exc)}
+    field = getattr(exc, "field", None)
+    if field:
+        problem["field"] = field
+    return problem
 
 
 def _respond(problem: dict[str, Any], headers: dict[str, str] | None = None) -> Response[Any]:
@@ -83,11 +87,25 @@ def validation_error(request: Request[Any, Any, Any], exc: ValidationException) 
 _UNKNOWN_FIELD = re.compile(r"unknown field `([^`]+)`")
 
 
+_HTTP_TITLES = {
+    400: "InvalidInput",
+    401: "Unauthenticated",
+    403: "Forbidden",
+    404: "NotFound",
+    405: "MethodNotAllowed",
+    413: "PayloadTooLarge",
+    415: "UnsupportedMediaType",
+    429: "RateLimited",
+}
+
+
 def http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
     status = exc.status_code
+    # Litestar's exception class names mean nothing to clients: a 400 is bad input.
+    title = _HTTP_TITLES.get(status, "HTTPError")
     problem = {
         "type": TYPE_BASE + f"http-{status}",
-        "title": type(exc).__name__,
+        "title": title,
         "status": status,
         "detail": exc.detail,
     }

@@ -15,7 +15,7 @@ from skms.auth import Principal
 from skms.authz.authorizer import Authorizer
 from skms.authz.policy import AccessRequest, Decision
 from skms.context import CURRENT, GUARDED
-from skms.errors import Forbidden, NotFound, SKMSError, Unauthenticated
+from skms.errors import Forbidden, NotFound, Sealed, SKMSError, Unauthenticated
 from skms.keys.service import Guard, KeyInfo, KeyService
 
 T = TypeVar("T")
@@ -89,6 +89,9 @@ class SecurityGuard(Guard):
             return await call()  # the library itself, in-process: trusted
         if not isinstance(principal, Principal):
             raise Unauthenticated("unknown kind of principal")
+        if self._service.sealer.sealed:
+            # Nothing can be decided or audited without the root key: say so plainly.
+            raise Sealed("the store is sealed: unseal it with POST /v1/sys/unseal or `skms operator unseal`")
         if self.limiter is not None:
             await self.limiter.take(principal.id, action)
         if tenant != principal.tenant:

@@ -128,8 +128,6 @@ async def _selected(service: "KeyService", tenant: str | None, names: Sequence[s
     if names is not None:
         if tenant is None:
             raise InvalidInput("a backup of named keys needs their tenant")
-        if isinstance(names, str):
-            raise InvalidType("names is a list of key names, not one string")
         return [await store.get_key(tenant, name) for name in dict.fromkeys(names)]
     records: list[KeyRecord] = []
     if tenant is not None:
@@ -170,11 +168,13 @@ async def backup(
     """One encrypted bundle of the named keys of a tenant, a whole tenant, or every tenant (None)."""
     if tenant is not None:
         _check_tenant(tenant)
+    if isinstance(names, str):
+        raise InvalidType("names is a list of key names, not one string")
     if names is None:
-        await service.guard.check(principal, "key:Backup", tenant or "*", "*")
+        await service.guard.check(principal, "key:Backup", tenant or "*", "key:*")
     else:
         for name in names:
-            await service.guard.check(principal, "key:Backup", tenant or "*", name)
+            await service.guard.check(principal, "key:Backup", tenant or "*", f"key:{name}")
     XWingPublicKey.load(recipient_public_key)  # a bad key fails before any material is read
     service.sealer.root()
     keys = [await _entry(service, record) for record in await _selected(service, tenant, names)]
@@ -228,7 +228,7 @@ async def restore(
     for entry in entries:
         tenant = _check_tenant(mapping.get(entry["tenant"], entry["tenant"]))
         name = check_name(entry["name"])
-        await service.guard.check(principal, "key:Restore", tenant, name)
+        await service.guard.check(principal, "key:Restore", tenant, f"key:{name}")
         if entry["type"] != WALLET_TYPE:
             service.crypto_policy.check(entry["type"])
         if (tenant, name) in targets:
@@ -248,26 +248,22 @@ async def restore(
     for (tenant, name), entry in targets.items():
         old = existing.get((tenant, name))
         key_id = await _free_id(service, entry["id"], old)
-        dek = envelope.new_dek()
+        if old is not None and old.id == key_id:
+            # The same key id keeps its data key: every node may hold it in its cache.
+            dek, wrapped_dek, dek_root = service._dek(old), old.wrapped_dek, old.root_id
+        else:
+            dek = envelope.new_dek()
+            wrapped_dek, dek_root = envelope.wrap_dek(root, root_id, tenant, key_id, dek), root_id
         record = KeyRecord(
             id=key_id, tenant=tenant, name=name, type=entry["type"], purpose=entry["purpose"],
             labels=dict(entry["labels"]), policy=dict(entry["policy"]), state=entry["state"],
             latest_version=int(entry["latest_version"]), min_version=int(entry["min_version"]),
             created_at=entry["created_at"], updated_at=entry["updated_at"],
-            wrapped_dek=envelope.wrap_dek(root, root_id, tenant, key_id, dek), root_id=root_id,
+            wrapped_dek=wrapped_dek, root_id=dek_root,
             next_rotation_at=entry["next_rotation_at"], deletion_at=entry["deletion_at"],
             destroyed_at=entry["destroyed_at"], meta=dict(entry["meta"]),
         )  # fmt: skip
-        versions = [
-            VersionRecord(
-                key_id, int(v["version"]), v["created_at"], v["state"],
-                None if v["material"] is None else envelope.encrypt_material(
-                    dek, tenant, key_id, int(v["version"]), record.type, record.purpose, v["material"]
-                ),
-                v["public_key"], v["expires_at"],
-            )  # fmt: skip
-            for v in entry["versions"]
-        ]
+        versions = [_version(dek, record, v) for v in entry["versions"]]
         if old is None:
             await store.create_key(record, versions)
         else:
@@ -277,6 +273,15 @@ async def restore(
         counts["keys"] += 1
         counts["versions"] += len(versions)
     return counts
+
+
+def _version(dek: SecretBytes, record: KeyRecord, v: dict[str, Any]) -> VersionRecord:
+    number = int(v["version"])
+    material = v["material"]
+    blob = None
+    if material is not None:
+        blob = envelope.encrypt_material(dek, record.tenant, record.id, number, record.type, record.purpose, material)
+    return VersionRecord(record.id, number, v["created_at"], v["state"], blob, v["public_key"], v["expires_at"])
 
 
 async def _free_id(service: "KeyService", wanted: str, replacing: KeyRecord | None) -> str:
@@ -312,11 +317,24 @@ def split_backup_key(
 
 def _share_problem(message: str) -> str:
     text = message.lower()
-    if "insufficient" in text or "threshold" in text or "empty" in text:
+    if "insufficient" in text or "wrong number" in text or "empty" in text:
         return "too few shares"
-    if "checksum" in text or "word" in text or "length" in text or "padding" in text:
+    if "checksum" in text or "mnemonic word" in text or "length" in text or "padding" in text:
         return "a share is mistyped or damaged"
     return "the shares are from different sets, repeated, or inconsistent"
+
+
+def _enough(mnemonics: list[str]) -> list[str]:
+    """Exactly ``threshold`` distinct shares when more of one set were given (SLIP-39 wants exactly)."""
+    parsed: dict[Any, str] = {}
+    for mnemonic in mnemonics:
+        share = shamir_mnemonic.Share.from_mnemonic(mnemonic)
+        parsed.setdefault(share, mnemonic)  # the same share twice counts once
+    groups = {s.group_parameters() for s in parsed}
+    if len(groups) != 1:
+        return list(parsed.values())  # let combine_mnemonics name the problem
+    threshold = next(iter(groups)).member_threshold
+    return list(parsed.values())[:threshold]
 
 
 def recover_backup_key(
@@ -331,7 +349,7 @@ def recover_backup_key(
     if not all(isinstance(s, str) for s in shares):
         raise InvalidType("shares are mnemonic strings")
     try:
-        secret = SecretBytes(shamir_mnemonic.combine_mnemonics(shares, passphrase=passphrase.encode()))
+        secret = SecretBytes(shamir_mnemonic.combine_mnemonics(_enough(shares), passphrase=passphrase.encode()))
     except (shamir_mnemonic.MnemonicError, ValueError) as e:
         raise InvalidInput(f"the shares do not recover a backup key: {_share_problem(str(e))}") from None
     try:

@@ -77,7 +77,7 @@ class KeyPolicy:
         data = dict(data or {})
         unknown = set(data) - {"rotation_period", "version_ttl", "exportable", "deletion_window"}
         if unknown:
-            raise InvalidInput(f"unknown policy fields: {', '.join(sorted(unknown))}")
+            raise InvalidInput(f"unknown policy fields: {', '.join(sorted(unknown))}", field="policy")
         policy = cls(**data)
         policy.validate()
         return policy
@@ -86,16 +86,23 @@ class KeyPolicy:
         for name in ("rotation_period", "version_ttl"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 60):
-                raise InvalidInput(f"policy {name} must be an integer number of seconds >= 60, got {value!r}")
+                raise InvalidInput(
+                    f"policy {name} must be an integer number of seconds >= 60, got {value!r}", field=f"policy.{name}"
+                )
         if not isinstance(self.exportable, bool):
-            raise InvalidInput(f"policy exportable must be true or false, got {self.exportable!r}")
+            raise InvalidInput(
+                f"policy exportable must be true or false, got {self.exportable!r}", field="policy.exportable"
+            )
         window = self.deletion_window
         if (
             not isinstance(window, int)
             or isinstance(window, bool)
             or not MIN_DELETION_WINDOW <= window <= MAX_DELETION_WINDOW
         ):
-            raise InvalidInput(f"policy deletion_window must be 0 to {MAX_DELETION_WINDOW} seconds, got {window!r}")
+            raise InvalidInput(
+                f"policy deletion_window must be 0 to {MAX_DELETION_WINDOW} seconds, got {window!r}",
+                field="policy.deletion_window",
+            )
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -108,7 +115,8 @@ LABEL_KEY = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
 def check_name(name: object) -> str:
     if not isinstance(name, str) or not NAME_PATTERN.match(name):
         raise InvalidInput(
-            "a key name is 1-128 characters: letters, digits, '.', '_', '-' and ':', starting with a letter or digit"
+            "a key name is 1-128 characters: letters, digits, '.', '_', '-' and ':', starting with a letter or digit",
+            field="name",
         )
     return name
 
@@ -117,12 +125,14 @@ def check_labels(labels: object) -> dict[str, str]:
     if labels is None:
         return {}
     if not isinstance(labels, dict) or len(labels) > 64:
-        raise InvalidInput("labels are at most 64 string pairs")
+        raise InvalidInput("labels are at most 64 string pairs", field="labels")
     for k, v in labels.items():
         if not isinstance(k, str) or not LABEL_KEY.match(k):
-            raise InvalidInput(f"label key {k!r} must be 1-63 lowercase letters, digits, '.', '_' or '-'")
+            raise InvalidInput(
+                f"label key {k!r} must be 1-63 lowercase letters, digits, '.', '_' or '-'", field="labels"
+            )
         if not isinstance(v, str) or len(v) > 256:
-            raise InvalidInput(f"label {k!r} must have a string value of at most 256 characters")
+            raise InvalidInput(f"label {k!r} must have a string value of at most 256 characters", field="labels")
     return dict(labels)
 
 

@@ -87,13 +87,13 @@ class Sealer:
     def root(self) -> tuple[SecretBytes, int]:
         """The current root key (for wrapping new data keys) and its id."""
         if not self._roots:
-            raise Sealed("the store is sealed: unseal it with POST /v1/sys/unseal or `skms unseal`")
+            raise Sealed("the store is sealed: unseal it with POST /v1/sys/unseal or `skms operator unseal`")
         return self._roots[self._root_id], self._root_id
 
     def root_for(self, root_id: int) -> SecretBytes:
         """The root key that wrapped a data key."""
         if not self._roots:
-            raise Sealed("the store is sealed: unseal it with POST /v1/sys/unseal or `skms unseal`")
+            raise Sealed("the store is sealed: unseal it with POST /v1/sys/unseal or `skms operator unseal`")
         try:
             return self._roots[root_id]
         except KeyError:

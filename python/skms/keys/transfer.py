@@ -38,6 +38,7 @@ bytes.
 
 import asyncio
 import contextlib
+import json
 import secrets
 import uuid
 from dataclasses import replace
@@ -59,7 +60,7 @@ from skms.errors import (
     PolicyViolation,
     UnsupportedOperation,
 )
-from skms.keys.model import KeyState, check_name
+from skms.keys.model import KeyPolicy, KeyState, check_labels, check_name
 from skms.storage.base import ImportTokenRecord, KeyRecord
 
 if TYPE_CHECKING:
@@ -195,7 +196,7 @@ async def get_import_parameters(
     principal: object = None,
 ) -> tuple[str, bytes, float]:
     """A new import token, the wrapping public key and the token's expiry (clock seconds)."""
-    await service.guard.check(principal, "key:Import", tenant, "*")
+    await service.guard.check(principal, "key:Import", tenant, "key:*")
     _check_tenant(tenant)
     wrapping_type = _wrapping_type(wrapping_algorithm)
     if not isinstance(ttl, int) or isinstance(ttl, bool) or not 60 <= ttl <= MAX_IMPORT_TOKEN_TTL:
@@ -247,7 +248,14 @@ def _import_material(type: str, material: SecretBytes, format: str | None) -> tu
     alg = registry.get(type)
     if format is None or format == alg.storage_format:
         return material, None
-    data: Any = material.expose_secret() if format.endswith(("-der", "-pem")) else material
+    data: Any = material
+    if format.endswith(("-der", "-pem")):
+        data = material.expose_secret()
+    elif format == "jwk":
+        try:
+            data = json.loads(material.expose_secret())
+        except ValueError:
+            raise InvalidInput("the imported material is not a JWK (JSON)") from None
     exported = alg.key_class.load(data, format).export(alg.storage_format)
     assert isinstance(exported, bytes)
     return SecretBytes(exported), None
@@ -270,11 +278,16 @@ async def import_key(
     """Unwraps material wrapped for an import token's key and stores it as a new key (version 1)."""
     from skms.keys.service import WALLET_TYPE
 
-    await service.guard.check(principal, "key:Import", tenant, name)
+    await service.guard.check(principal, "key:Import", tenant, f"key:{name}")
     _check_tenant(tenant)
     check_name(name)
+    # Everything that can be checked before the token is spent is checked here.
     if type != WALLET_TYPE:
-        service.crypto_policy.check(type)
+        alg = service.crypto_policy.check(type)
+        if purpose is not None and purpose not in {p.value for p in alg.purposes}:
+            raise InvalidInput(f"a {type} key cannot have purpose {purpose!r}")
+    check_labels(labels)
+    KeyPolicy.from_dict(policy)
     if not isinstance(wrapped_material, bytes):
         raise InvalidType(f"wrapped material must be bytes, got {wrapped_material.__class__.__name__}")
     if not isinstance(import_token, str) or not import_token:
@@ -351,7 +364,7 @@ async def export_key(
     """A version's material (the newest enabled by default) wrapped for a recipient public key."""
     from skms.keys.service import WALLET_TYPE
 
-    await service.guard.check(principal, "key:Export", tenant, name)
+    await service.guard.check(principal, "key:Export", tenant, f"key:{name}")
     service.crypto_policy.check(_wrapping_type(recipient_algorithm))
     record = await _exportable(service, tenant, name)
     _, material = await _version_material(service, record, version)
@@ -367,7 +380,7 @@ async def export_wallet_phrase(service: "KeyService", tenant: str, name: str, *,
     from skms.keys import wallets
     from skms.keys.service import WALLET_TYPE
 
-    await service.guard.check(principal, "wallet:Export", tenant, name)
+    await service.guard.check(principal, "wallet:Export", tenant, f"wallet:{name}")
     record = await _exportable(service, tenant, name)
     if record.type != WALLET_TYPE:
         raise UnsupportedOperation(f"{name!r} is a {record.type} key, not a wallet")

@@ -118,6 +118,7 @@ class RedisInvalidation:
     # -- publishing ---------------------------------------------------------------------------------
 
     def _on_change(self, tenant: str, name: str) -> None:
+        """The service's hook: runs after a write was committed, so it must never raise."""
         message = f"{self.node_id}{_SEP}{tenant}{_SEP}{name}"
         loop = self._loop
         if loop is None or loop.is_closed():
@@ -126,10 +127,13 @@ class RedisInvalidation:
             running = asyncio.get_running_loop()
         except RuntimeError:
             running = None
-        if running is loop:
-            self._enqueue(message)
-        else:
-            loop.call_soon_threadsafe(self._enqueue, message)
+        try:
+            if running is loop:
+                self._enqueue(message)
+            else:
+                loop.call_soon_threadsafe(self._enqueue, message)
+        except RuntimeError:  # the loop closed in between
+            log.warning("a key invalidation was not published: the event loop is closed")
 
     def _enqueue(self, message: str) -> None:
         try:

@@ -4,6 +4,7 @@ from typing import Any
 
 from litestar import Controller, Request, delete, get, post, put
 from litestar.datastructures import State
+from litestar.params import JSONBody
 
 from skms.api import schemas as s
 from skms.api.deps import context
@@ -26,7 +27,9 @@ class ApiKeyController(Controller):
     tags = ["auth"]  # noqa: RUF012 (Litestar reads it as a class attribute)
 
     @post("/", status_code=201, summary="Create an API key (the token is shown once)")
-    async def create(self, request: Request[Any, Any, Any], data: s.ApiKeyCreate, state: State) -> s.ApiKeyCreated:
+    async def create(
+        self, request: Request[Any, Any, Any], data: JSONBody[s.ApiKeyCreate], state: State
+    ) -> s.ApiKeyCreated:
         principal = context(request)[1]
         token, record = await _access(state).create_api_key(
             principal, data.principal, data.roles, data.description, data.ttl
@@ -60,7 +63,7 @@ class PolicyController(Controller):
 
     @put("/policies/{name:str}", summary="Create or replace a policy")
     async def put_policy(
-        self, request: Request[Any, Any, Any], name: str, data: PolicyDocument, state: State
+        self, request: Request[Any, Any, Any], name: str, data: JSONBody[PolicyDocument], state: State
     ) -> PolicyDocument:
         principal = context(request)[1]
         if data.name != name:
@@ -75,7 +78,9 @@ class PolicyController(Controller):
         await _access(state).delete_policy(principal, name)
 
     @put("/principals/{name:str}", summary="Bind roles and policies to a principal")
-    async def bind(self, request: Request[Any, Any, Any], name: str, data: s.BindingIn, state: State) -> s.BindingOut:
+    async def bind(
+        self, request: Request[Any, Any, Any], name: str, data: JSONBody[s.BindingIn], state: State
+    ) -> s.BindingOut:
         principal = context(request)[1]
         b = await _access(state).bind(principal, Binding(name, tuple(data.roles), tuple(data.policies)))
         return s.BindingOut(b.principal, list(b.roles), list(b.policies))
@@ -87,7 +92,9 @@ class PolicyController(Controller):
         return s.BindingOut(b.principal, list(b.roles), list(b.policies))
 
     @post("/simulate", status_code=200, summary="The decision for a principal, action and resource, and why")
-    async def simulate(self, request: Request[Any, Any, Any], data: s.SimulateRequest, state: State) -> s.DecisionOut:
+    async def simulate(
+        self, request: Request[Any, Any, Any], data: JSONBody[s.SimulateRequest], state: State
+    ) -> s.DecisionOut:
         principal = context(request)[1]
         d = await _access(state).simulate(
             principal, data.principal, data.action, data.resource, data.roles, data.source, data.key_type,

@@ -6,7 +6,7 @@ from typing import Any, TypeVar
 import msgspec
 from litestar import Controller, Request, delete, get, patch, post
 from litestar.datastructures import State
-from litestar.params import Parameter
+from litestar.params import JSONBody, Parameter
 
 from skms.api import schemas as s
 from skms.api.deps import check_batch, context
@@ -59,7 +59,7 @@ class KeyController(Controller):
     tags = ["keys"]  # noqa: RUF012 (Litestar reads it as a class attribute)
 
     @post("/", status_code=201, summary="Create a key")
-    async def create(self, request: Request[Any, Any, Any], data: s.KeyCreate) -> s.KeyOut:
+    async def create(self, request: Request[Any, Any, Any], data: JSONBody[s.KeyCreate]) -> s.KeyOut:
         service, principal = context(request)
         info = await service.create_key(
             principal.tenant, data.name, data.type, purpose=data.purpose, labels=data.labels,
@@ -91,7 +91,7 @@ class KeyController(Controller):
         return key_out(await service.get_key(principal.tenant, name, principal=principal))
 
     @patch("/{name:str}", summary="Update policy, labels or minimum version")
-    async def update(self, request: Request[Any, Any, Any], name: str, data: s.KeyUpdate) -> s.KeyOut:
+    async def update(self, request: Request[Any, Any, Any], name: str, data: JSONBody[s.KeyUpdate]) -> s.KeyOut:
         service, principal = context(request)
         policy = UNSET if isinstance(data.policy, msgspec.UnsetType) else data.policy.to_dict()
         info = await service.update_key(
@@ -109,7 +109,7 @@ class KeyController(Controller):
         return key_out(await service.rotate_key(principal.tenant, name, principal=principal))
 
     @post("/{name:str}/state", status_code=200, summary="Activate, suspend or mark compromised")
-    async def state(self, request: Request[Any, Any, Any], name: str, data: s.StateChange) -> s.KeyOut:
+    async def state(self, request: Request[Any, Any, Any], name: str, data: JSONBody[s.StateChange]) -> s.KeyOut:
         service, principal = context(request)
         return key_out(await service.set_state(principal.tenant, name, data.state, principal=principal))
 
@@ -132,7 +132,7 @@ class KeyController(Controller):
 
     @post("/{name:str}/encrypt", status_code=200, summary="Encrypt (single or batch)")
     async def encrypt(
-        self, request: Request[Any, Any, Any], name: str, data: s.EncryptRequest, state: State
+        self, request: Request[Any, Any, Any], name: str, data: JSONBody[s.EncryptRequest], state: State
     ) -> s.CiphertextOut | s.BatchResults:
         service, principal = context(request)
 
@@ -151,7 +151,7 @@ class KeyController(Controller):
 
     @post("/{name:str}/decrypt", status_code=200, summary="Decrypt (single or batch)")
     async def decrypt(
-        self, request: Request[Any, Any, Any], name: str, data: s.DecryptRequest, state: State
+        self, request: Request[Any, Any, Any], name: str, data: JSONBody[s.DecryptRequest], state: State
     ) -> s.PlaintextOut | s.BatchResults:
         service, principal = context(request)
 
@@ -170,7 +170,7 @@ class KeyController(Controller):
 
     @post("/{name:str}/rewrap", status_code=200, summary="Re-encrypt under the newest version")
     async def rewrap(
-        self, request: Request[Any, Any, Any], name: str, data: s.DecryptRequest, state: State
+        self, request: Request[Any, Any, Any], name: str, data: JSONBody[s.DecryptRequest], state: State
     ) -> s.CiphertextOut | s.BatchResults:
         service, principal = context(request)
 
@@ -188,7 +188,9 @@ class KeyController(Controller):
         return s.CiphertextOut(text, version)
 
     @post("/{name:str}/datakey", status_code=200, summary="Generate a data key")
-    async def datakey(self, request: Request[Any, Any, Any], name: str, data: s.DatakeyRequest) -> s.DatakeyOut:
+    async def datakey(
+        self, request: Request[Any, Any, Any], name: str, data: JSONBody[s.DatakeyRequest]
+    ) -> s.DatakeyOut:
         service, principal = context(request)
         plain, text, version = await service.datakey(
             principal.tenant, name, data.size, data.associated_data, principal=principal
@@ -197,7 +199,7 @@ class KeyController(Controller):
 
     @post("/{name:str}/sign", status_code=200, summary="Sign (single or batch)")
     async def sign(
-        self, request: Request[Any, Any, Any], name: str, data: s.SignRequest, state: State
+        self, request: Request[Any, Any, Any], name: str, data: JSONBody[s.SignRequest], state: State
     ) -> s.SignatureOut | s.BatchResults:
         service, principal = context(request)
 
@@ -223,7 +225,7 @@ class KeyController(Controller):
 
     @post("/{name:str}/verify", status_code=200, summary="Verify (single or batch)")
     async def verify(
-        self, request: Request[Any, Any, Any], name: str, data: s.VerifyRequest, state: State
+        self, request: Request[Any, Any, Any], name: str, data: JSONBody[s.VerifyRequest], state: State
     ) -> s.ValidOut | s.BatchResults:
         service, principal = context(request)
 
@@ -243,7 +245,7 @@ class KeyController(Controller):
 
     @post("/{name:str}/hmac", status_code=200, summary="Compute or verify an HMAC (single or batch)")
     async def hmac(
-        self, request: Request[Any, Any, Any], name: str, data: s.HmacRequest, state: State
+        self, request: Request[Any, Any, Any], name: str, data: JSONBody[s.HmacRequest], state: State
     ) -> s.HmacOut | s.BatchResults:
         service, principal = context(request)
 
@@ -267,7 +269,7 @@ class KeyController(Controller):
 
     @post("/{name:str}/decapsulate", status_code=200, summary="KEM decapsulation")
     async def decapsulate(
-        self, request: Request[Any, Any, Any], name: str, data: s.DecapsulateRequest
+        self, request: Request[Any, Any, Any], name: str, data: JSONBody[s.DecapsulateRequest]
     ) -> s.SharedSecretOut:
         service, principal = context(request)
         shared = await service.decapsulate(principal.tenant, name, data.ciphertext, principal=principal)

@@ -3,6 +3,7 @@
 from typing import Any
 
 from litestar import Request, post
+from litestar.params import JSONBody
 
 from skms.api import schemas as s
 from skms.api.deps import context
@@ -14,7 +15,7 @@ MAX_RANDOM = 1024
 
 
 @post("/v1/random", status_code=200, tags=["misc"], summary="Random bytes from the server's CSPRNG")
-async def random(request: Request[Any, Any, Any], data: s.RandomRequest) -> s.RandomOut:
+async def random(request: Request[Any, Any, Any], data: JSONBody[s.RandomRequest]) -> s.RandomOut:
     service, principal = context(request)
     await service.guard.check(principal, "misc:Random", principal.tenant, "misc:random")
     if not 1 <= data.bytes <= MAX_RANDOM:
@@ -23,7 +24,7 @@ async def random(request: Request[Any, Any, Any], data: s.RandomRequest) -> s.Ra
 
 
 @post("/v1/hash", status_code=200, tags=["misc"], summary="Hash data")
-async def hash_data(request: Request[Any, Any, Any], data: s.HashRequest) -> s.HashOut:
+async def hash_data(request: Request[Any, Any, Any], data: JSONBody[s.HashRequest]) -> s.HashOut:
     service, principal = context(request)
     await service.guard.check(principal, "misc:Hash", principal.tenant, "misc:hash")
     return s.HashOut(data.algorithm, hashes.digest(data.algorithm, data.input))

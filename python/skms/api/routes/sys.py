@@ -4,11 +4,12 @@ from typing import Any
 
 from litestar import Request, Response, get, post
 from litestar.datastructures import State
+from litestar.params import JSONBody
 
 from skms.api import schemas as s
 from skms.api.deps import context
 from skms.api.metrics import render_metrics
-from skms.auth import ApiKeyManager, Principal
+from skms.auth import ApiKeyManager
 from skms.errors import Sealed
 from skms.keys import KeyService
 
@@ -42,7 +43,7 @@ async def get_seal_status(request: Request[Any, Any, Any]) -> s.SealStatus:
 
 
 @post("/v1/sys/init", status_code=200, tags=["sys"], summary="Initialize the store (once); returns the admin token")
-async def init(request: Request[Any, Any, Any], data: s.InitRequest, state: State) -> s.InitOut:
+async def init(request: Request[Any, Any, Any], data: JSONBody[s.InitRequest], state: State) -> s.InitOut:
     service = context(request, authenticated=False)[0]
     result = await service.sealer.initialize(
         data.method, passphrase=data.passphrase, threshold=data.threshold, shares=data.shares, keyfile=data.keyfile
@@ -53,7 +54,7 @@ async def init(request: Request[Any, Any, Any], data: s.InitRequest, state: Stat
 
 
 @post("/v1/sys/unseal", status_code=200, tags=["sys"], summary="Unseal with a passphrase, shares or key file")
-async def unseal(request: Request[Any, Any, Any], data: s.UnsealRequest, state: State) -> s.SealStatus:
+async def unseal(request: Request[Any, Any, Any], data: JSONBody[s.UnsealRequest], state: State) -> s.SealStatus:
     service = context(request, authenticated=False)[0]
     await service.sealer.unseal(passphrase=data.passphrase, shares=data.shares, keyfile=data.keyfile)
     relay = state.get("unseal_relay")
@@ -63,7 +64,7 @@ async def unseal(request: Request[Any, Any, Any], data: s.UnsealRequest, state: 
 
 
 @post("/v1/sys/seal", status_code=200, tags=["sys"], summary="Seal: drop every decrypted secret")
-async def seal(request: Request[Any, Any, Any], principal: Principal, state: State) -> s.SealStatus:
+async def seal(request: Request[Any, Any, Any], state: State) -> s.SealStatus:
     service, principal = context(request)
     await service.guard.check(principal, "sys:Seal", principal.tenant, "*")
     relay = state.get("unseal_relay")

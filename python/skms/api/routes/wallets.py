@@ -3,7 +3,7 @@
 from typing import Any
 
 from litestar import Controller, Request, get, post
-from litestar.params import Parameter
+from litestar.params import JSONBody, Parameter
 
 from skms.api import schemas as s
 from skms.api.deps import context
@@ -30,7 +30,7 @@ class WalletController(Controller):
     tags = ["wallets"]  # noqa: RUF012 (Litestar reads it as a class attribute)
 
     @post("/", status_code=201, summary="Create (or import) an HD wallet; the mnemonic is shown once")
-    async def create(self, request: Request[Any, Any, Any], data: s.WalletCreate) -> s.WalletCreated:
+    async def create(self, request: Request[Any, Any, Any], data: JSONBody[s.WalletCreate]) -> s.WalletCreated:
         service, principal = context(request)
         policy = data.policy.to_dict() if data.policy else None
         if data.phrase is not None:
@@ -62,7 +62,9 @@ class WalletController(Controller):
         return s.XpubOut(**out)
 
     @post("/{name:str}/addresses", status_code=200, summary="Derive addresses")
-    async def addresses(self, request: Request[Any, Any, Any], name: str, data: s.AddressesRequest) -> s.AddressesOut:
+    async def addresses(
+        self, request: Request[Any, Any, Any], name: str, data: JSONBody[s.AddressesRequest]
+    ) -> s.AddressesOut:
         service, principal = context(request)
         if not 1 <= data.count <= MAX_ADDRESSES:
             raise InvalidInput(f"count must be 1 to {MAX_ADDRESSES}, got {data.count}")
@@ -73,7 +75,9 @@ class WalletController(Controller):
         return s.AddressesOut([s.AddressOut(**i) for i in items])
 
     @post("/{name:str}/sign", status_code=200, summary="Sign with the key at a derivation path")
-    async def sign(self, request: Request[Any, Any, Any], name: str, data: s.WalletSignRequest) -> s.WalletSignatureOut:
+    async def sign(
+        self, request: Request[Any, Any, Any], name: str, data: JSONBody[s.WalletSignRequest]
+    ) -> s.WalletSignatureOut:
         service, principal = context(request)
         path = data.path
         if path is None:

@@ -1,0 +1,100 @@
+"""``skms init`` and ``skms operator unseal|seal|status``."""
+
+import sys
+
+import click
+from rich.markup import escape
+from rich.panel import Panel
+
+from skms.cli._common import State, err, fields_table, out, output_option, pass_state, print_json, read_secret_lines
+from skms.client import SealStatus
+
+
+def show_status(state: State, status: SealStatus) -> None:
+    if state.json:
+        print_json(status)
+        return
+    sealed = "[red]sealed[/]" if status.sealed else "[green]unsealed[/]"
+    rows = [
+        ("initialized", "yes" if status.initialized else "no"),
+        ("state", sealed),
+        ("method", status.method or "-"),
+        ("threshold", status.threshold if status.threshold is not None else "-"),
+    ]
+    table = fields_table([])
+    for name, value in rows:
+        table.add_row(name, str(value))
+    out.print(table)
+
+
+@click.command("init")
+@click.option("--method", type=click.Choice(["shamir", "passphrase", "keyfile"]), default="shamir", show_default=True)
+@click.option("--shares", type=click.IntRange(1, 16), default=5, show_default=True, help="Shamir: shares to make.")
+@click.option("--threshold", type=click.IntRange(1, 16), default=3, show_default=True, help="Shamir: shares needed.")
+@click.option("--passphrase", help="Passphrase method: the unseal passphrase (prompted when omitted).")
+@click.option("--keyfile", help="Key-file method: path of the 32-byte key file on the server (development only).")
+@output_option
+@pass_state
+def init(state: State, method: str, shares: int, threshold: int, passphrase: str | None, keyfile: str | None) -> None:
+    """Initialize a new server's store; prints the admin token (and Shamir shares) once."""
+    if method == "passphrase" and passphrase is None:
+        passphrase = click.prompt("Unseal passphrase", hide_input=True, confirmation_prompt=True)
+    result = state.client().init(method, threshold=threshold, shares=shares, passphrase=passphrase, keyfile=keyfile)
+    if state.json:
+        print_json(result)
+        return
+    out.print(Panel(escape(result.admin_token), title="admin API token", border_style="yellow"))
+    for i, share in enumerate(result.shares or [], 1):
+        out.print(Panel(escape(share), title=f"unseal share {i} of {len(result.shares or [])}", border_style="cyan"))
+    err.print(
+        "[yellow]These are shown once. Store the token and each share apart, safely"
+        + (f"; {threshold} shares unseal the store." if result.shares else ".")
+        + "[/]"
+    )
+
+
+@click.group("operator")
+def operator_group() -> None:
+    """Seal state: status, unseal, seal."""
+
+
+@operator_group.command("status")
+@output_option
+@pass_state
+def status(state: State) -> None:
+    """Show whether the store is initialized and sealed."""
+    show_status(state, state.client().seal_status())
+
+
+@operator_group.command("unseal")
+@click.option("-s", "--share", "shares", multiple=True, help="A Shamir share (repeatable); prompted when omitted.")
+@click.option("--passphrase", help="The unseal passphrase; prompted when omitted.")
+@click.option("--keyfile", help="Path of the key file on the server.")
+@output_option
+@pass_state
+def unseal(state: State, shares: tuple[str, ...], passphrase: str | None, keyfile: str | None) -> None:
+    """Unseal the store with shares, a passphrase or a key file.
+
+    Missing material is asked for: hidden prompts on a terminal, else one share (or the
+    passphrase) per line of stdin.
+    """
+    client = state.client()
+    share_list: list[str] | None = list(shares) or None
+    if share_list is None and passphrase is None and keyfile is None:
+        current = client.seal_status()
+        if current.method == "shamir":
+            share_list = read_secret_lines("Unseal share", current.threshold or 0)
+        elif current.method == "passphrase":
+            if sys.stdin.isatty():
+                passphrase = click.prompt("Unseal passphrase", hide_input=True)
+            else:
+                passphrase = sys.stdin.readline().rstrip("\n")
+    show_status(state, client.unseal(passphrase=passphrase, shares=share_list, keyfile=keyfile))
+
+
+@operator_group.command("seal")
+@output_option
+@pass_state
+def seal(state: State) -> None:
+    """Seal the store: the server forgets every decrypted key until unsealed."""
+    show_status(state, state.client().seal())
