@@ -4,12 +4,11 @@ Every worker holds the root key in its own memory, but an unseal request
 reaches one worker. The parent process gives all workers a random relay key
 (``SKMS_RELAY_KEY``, inherited, never stored); the worker that unseals writes the
 root keys wrapped under it to a 0600 file in the runtime directory, and the
-others pick them up within half a second. Sealing removes the file, and the
-other workers seal too.
+others pick them up within half a second. Sealing writes a "sealed" state the
+same way, and the other workers seal too.
 """
 
 import asyncio
-import contextlib
 import json
 import os
 
@@ -28,7 +27,7 @@ class UnsealRelay:
         self._path = path
         self._key = AESGCM(key)
         self._task: asyncio.Task[None] | None = None
-        self._seen: float | None = None
+        self._seen: int | None = None
 
     @classmethod
     def from_environment(cls, service: KeyService) -> "UnsealRelay | None":
@@ -46,41 +45,44 @@ class UnsealRelay:
             self._task.cancel()
 
     async def publish(self) -> None:
+        """Tells the other workers this worker is unsealed, with the root keys."""
         roots = {str(rid): key.expose_secret().hex() for rid, key in self._service.sealer._roots.items()}
-        payload = json.dumps({"current": self._service.sealer._root_id, "roots": roots}).encode()
+        self._write({"state": "unsealed", "current": self._service.sealer._root_id, "roots": roots})
+
+    async def retract(self) -> None:
+        """Tells the other workers to seal."""
+        self._write({"state": "sealed"})
+
+    def _write(self, payload: dict[str, object]) -> None:
         nonce = os.urandom(12)
-        blob = nonce + self._key.encrypt(nonce, payload, b"skms-relay")
+        blob = nonce + self._key.encrypt(nonce, json.dumps(payload).encode(), b"skms-relay")
         tmp = f"{self._path}.{os.getpid()}"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "wb") as f:
             f.write(blob)
         os.replace(tmp, self._path)
-        self._seen = os.stat(self._path).st_mtime
-
-    async def retract(self) -> None:
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(self._path)
-        self._seen = None
+        self._seen = os.stat(self._path).st_mtime_ns
 
     async def _poll(self) -> None:
         sealer = self._service.sealer
         while True:
             await asyncio.sleep(POLL_SECONDS)
             try:
-                mtime = os.stat(self._path).st_mtime
+                mtime = os.stat(self._path).st_mtime_ns
             except FileNotFoundError:
-                if self._seen is not None and not sealer.sealed:
-                    sealer.seal()
-                self._seen = None
                 continue
             if mtime == self._seen:
                 continue
             with open(self._path, "rb") as f:
                 blob = f.read()
+            self._seen = mtime
             try:
                 payload = json.loads(self._key.decrypt(blob[:12], blob[12:], b"skms-relay"))
             except (InvalidTag, ValueError):
-                continue
-            sealer._roots = {int(k): SecretBytes(bytes.fromhex(v)) for k, v in payload["roots"].items()}
-            sealer._root_id = int(payload["current"])
-            self._seen = mtime
+                continue  # another server's file (another relay key), or a partial write
+            if payload.get("state") == "sealed":
+                if not sealer.sealed:
+                    sealer.seal()
+            elif sealer.sealed:
+                sealer._roots = {int(k): SecretBytes(bytes.fromhex(v)) for k, v in payload["roots"].items()}
+                sealer._root_id = int(payload["current"])

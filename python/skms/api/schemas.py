@@ -97,6 +97,7 @@ class BatchItemResult(Out):
     signature: str | None = None
     valid: bool | None = None
     hmac: str | None = None
+    shared_secret: bytes | None = None
     key_version: int | None = None
     error: Problem | None = None
 
@@ -136,11 +137,15 @@ class PlaintextOut(msgspec.Struct):
     plaintext: bytes
 
 
-class DatakeyRequest(Body):
+class DatakeyItem(Body):
     size: int = 32
     associated_data: bytes = b""
     #: False returns only the encrypted data key (AWS GenerateDataKeyWithoutPlaintext).
     include_plaintext: bool = True
+
+
+class DatakeyRequest(DatakeyItem):
+    batch: list[DatakeyItem] | None = None
 
 
 class DatakeyOut(Out):
@@ -206,8 +211,21 @@ class EncapsulateOut(msgspec.Struct):
     key_version: int
 
 
-class DecapsulateRequest(Body):
+class EncapsulateItem(Body):
+    pass
+
+
+class EncapsulateRequest(Body):
+    batch: list[EncapsulateItem] | None = None
+
+
+class DecapsulateItem(Body):
     ciphertext: str
+
+
+class DecapsulateRequest(Body):
+    ciphertext: str | None = None
+    batch: list[DecapsulateItem] | None = None
 
 
 class SharedSecretOut(msgspec.Struct):

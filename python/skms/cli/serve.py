@@ -2,6 +2,7 @@
 
 import asyncio
 import os
+import socket
 import sys
 from pathlib import Path
 
@@ -51,6 +52,7 @@ def serve(dev: bool, listen: str | None, data_dir: str | None, workers: int | No
     if data_dir:
         env["SKMS_DATA_DIR"] = data_dir
     settings = load_settings(env, config)
+    _check_port_free(settings.host, settings.port)
     directory = Path(settings.data_dir).resolve()
     token: str | None = None
     if dev:
@@ -97,6 +99,16 @@ def serve(dev: bool, listen: str | None, data_dir: str | None, workers: int | No
         ssl_client_verify=settings.tls_client_ca is not None,
         log_access=False,
     ).serve()
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """granian binds with SO_REUSEPORT, so a second server on a busy port would silently share it."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind((host, port))
+        except OSError as e:
+            raise click.ClickException(f"cannot listen on {host}:{port}: {e.strerror}") from None
 
 
 def _safe(settings: Settings) -> str:

@@ -352,8 +352,11 @@ class KeyService:
     ) -> tuple[list[KeyInfo], str | None]:
         if not isinstance(limit, int) or not 1 <= limit <= MAX_LIST:
             raise InvalidInput(f"limit must be 1 to {MAX_LIST}, got {limit!r}")
-        page, nxt = await self.store.list_keys(tenant, KeyFilter(type, state, prefix, labels or {}), limit, cursor)
-        return [_info(r, await self.store.get_versions(r.id)) for r in page], nxt
+        after = _decode_cursor(cursor) if cursor is not None else None
+        page, nxt = await self.store.list_keys(tenant, KeyFilter(type, state, prefix, labels or {}), limit, after)
+        return [_info(r, await self.store.get_versions(r.id)) for r in page], None if nxt is None else _encode_cursor(
+            nxt
+        )
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -972,6 +975,21 @@ class KeyService:
         return await backup.restore(
             self, bundle, backup_private_key, tenant_map=tenant_map, overwrite=overwrite, principal=principal
         )
+
+
+def _encode_cursor(name: str) -> str:
+    return "c1." + base64.urlsafe_b64encode(name.encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> str:
+    """Cursors are opaque to callers; one SKMS did not hand out is refused."""
+    if not isinstance(cursor, str) or not cursor.startswith("c1."):
+        raise InvalidInput("cursor is not one this server returned", field="cursor")
+    body = cursor[3:]
+    try:
+        return base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)).decode()
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidInput("cursor is not one this server returned", field="cursor") from None
 
 
 def fingerprint(data: bytes) -> str:

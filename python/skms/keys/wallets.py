@@ -92,9 +92,9 @@ class WalletRoot:
         self, chain: str, account: int, change: int, start: int, count: int, kind: str | None, network: str
     ) -> list[dict[str, Any]]:
         if chain == "solana":
-            if change:
-                raise InvalidInput("Solana addresses have no change branch")
-            pairs = derive_addresses(self.root("ed25519"), f"m/44'/501'/{{index}}'/{account}'", start, count, "solana")
+            if change or account:
+                raise InvalidInput("Solana addresses are numbered by index alone: m/44'/501'/{index}'/0'")
+            pairs = derive_addresses(self.root("ed25519"), "m/44'/501'/{index}'/0'", start, count, "solana")
         else:
             prefix = f"{account_path(chain, account, kind, network)}/{change}"
             pairs = derive_addresses(self.root("secp256k1"), prefix, start, count, chain, kind, network)

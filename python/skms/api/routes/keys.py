@@ -187,15 +187,27 @@ class KeyController(Controller):
         )
         return s.CiphertextOut(text, version)
 
-    @post("/{name:str}/datakey", status_code=200, summary="Generate a data key")
+    @post("/{name:str}/datakey", status_code=200, summary="Generate a data key (single or batch)")
     async def datakey(
-        self, request: Request[Any, Any, Any], name: str, data: JSONBody[s.DatakeyRequest]
-    ) -> s.DatakeyOut:
+        self, request: Request[Any, Any, Any], name: str, data: JSONBody[s.DatakeyRequest], state: State
+    ) -> s.DatakeyOut | s.BatchResults:
         service, principal = context(request)
-        plain, text, version = await service.datakey(
-            principal.tenant, name, data.size, data.associated_data, principal=principal
-        )
-        return s.DatakeyOut(text, version, plain.expose_secret() if data.include_plaintext else None)
+
+        async def one(item: s.DatakeyItem) -> s.BatchItemResult:
+            plain, text, version = await service.datakey(
+                principal.tenant, name, item.size, item.associated_data, principal=principal
+            )
+            return s.BatchItemResult(
+                ciphertext=text,
+                key_version=version,
+                plaintext=plain.expose_secret() if item.include_plaintext else None,
+            )
+
+        if data.batch is not None:
+            return await run_batch(check_batch(data.batch, state), one)
+        result = await one(data)
+        assert result.ciphertext is not None and result.key_version is not None
+        return s.DatakeyOut(result.ciphertext, result.key_version, result.plaintext)
 
     @post("/{name:str}/sign", status_code=200, summary="Sign (single or batch)")
     async def sign(
@@ -261,19 +273,38 @@ class KeyController(Controller):
         result = await one(s.HmacItem(_single(data.input, "input"), data.hmac))
         return s.HmacOut(hmac=result.hmac, key_version=result.key_version, valid=result.valid)
 
-    @post("/{name:str}/encapsulate", status_code=200, summary="KEM encapsulation to this key")
-    async def encapsulate(self, request: Request[Any, Any, Any], name: str) -> s.EncapsulateOut:
+    @post("/{name:str}/encapsulate", status_code=200, summary="KEM encapsulation to this key (single or batch)")
+    async def encapsulate(
+        self,
+        request: Request[Any, Any, Any],
+        name: str,
+        state: State,
+        data: JSONBody[s.EncapsulateRequest] | None = None,
+    ) -> s.EncapsulateOut | s.BatchResults:
         service, principal = context(request)
+
+        async def one(_: s.EncapsulateItem) -> s.BatchItemResult:
+            shared, text, version = await service.encapsulate(principal.tenant, name, principal=principal)
+            return s.BatchItemResult(shared_secret=shared.expose_secret(), ciphertext=text, key_version=version)
+
+        if data is not None and data.batch is not None:
+            return await run_batch(check_batch(data.batch, state), one)
         shared, text, version = await service.encapsulate(principal.tenant, name, principal=principal)
         return s.EncapsulateOut(shared.expose_secret(), text, version)
 
-    @post("/{name:str}/decapsulate", status_code=200, summary="KEM decapsulation")
+    @post("/{name:str}/decapsulate", status_code=200, summary="KEM decapsulation (single or batch)")
     async def decapsulate(
-        self, request: Request[Any, Any, Any], name: str, data: JSONBody[s.DecapsulateRequest]
-    ) -> s.SharedSecretOut:
+        self, request: Request[Any, Any, Any], name: str, data: JSONBody[s.DecapsulateRequest], state: State
+    ) -> s.SharedSecretOut | s.BatchResults:
         service, principal = context(request)
-        shared = await service.decapsulate(principal.tenant, name, data.ciphertext, principal=principal)
+
+        async def one(item: s.DecapsulateItem) -> s.BatchItemResult:
+            shared = await service.decapsulate(principal.tenant, name, item.ciphertext, principal=principal)
+            return s.BatchItemResult(shared_secret=shared.expose_secret())
+
+        if data.batch is not None:
+            return await run_batch(check_batch(data.batch, state), one)
+        shared = await service.decapsulate(
+            principal.tenant, name, _single(data.ciphertext, "ciphertext"), principal=principal
+        )
         return s.SharedSecretOut(shared.expose_secret())
-
-
-__all__ = ["KeyController", "key_out", "run_batch"]

@@ -50,6 +50,9 @@ async def init(request: Request[Any, Any, Any], data: JSONBody[s.InitRequest], s
     )
     api_keys: ApiKeyManager = state.api_keys
     token, _ = await api_keys.create("default", "admin", ["admin"], "created at initialization")
+    relay = state.get("unseal_relay")
+    if relay is not None:
+        await relay.publish()
     return s.InitOut(token, result.shares)
 
 
