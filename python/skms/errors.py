@@ -13,9 +13,12 @@ class SKMSError(Exception):
 class InvalidInput(SKMSError, ValueError):
     """An argument has the wrong length, count or range. ``field`` names it when known."""
 
+    field: str | None = None
+
     def __init__(self, message: str = "", field: str | None = None) -> None:
         super().__init__(message)
-        self.field = field
+        if field is not None:
+            self.field = field
 
 
 class InvalidType(InvalidInput, TypeError):

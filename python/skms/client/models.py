@@ -224,6 +224,7 @@ class _BatchItem(msgspec.Struct, kw_only=True):
     signature: str | None = None
     valid: bool | None = None
     hmac: str | None = None
+    shared_secret: bytes | None = None
     key_version: int | None = None
     error: Problem | None = None
 
