@@ -10,6 +10,8 @@ per item. For each group this prints every implementation's items per second
 skms / peer. A skms entry may carry a target in ``extra_info``:
 ``target_ratio`` (the ratio to reach), ``target_peer`` (which peer; all peers
 when absent) and ``target`` (its description); each is reported PASS or MISS.
+A target may also be an absolute rate, ``target_items_per_s`` (with ``target``),
+for groups without a peer such as durable key creation.
 
 The exit status is 0 unless ``--strict`` is given and a target is missed:
 benchmarks inform, they do not gate tests.
@@ -102,6 +104,14 @@ def report(groups: list[Group]) -> tuple[list[str], int]:
             timing = f"{_time(entry.median_s):>12} {_rate(entry.items_per_s):>10}"
             lines.append(
                 f"{group.name:<{width}} {entry.impl:<14} {entry.items:>6} {timing} {ratio:>10}"
+            )
+        if ours is not None and "target_items_per_s" in ours.extra:
+            floor = float(ours.extra["target_items_per_s"])
+            verdict = "PASS" if ours.items_per_s >= floor else "MISS"
+            missed += verdict == "MISS"
+            target_lines.append(
+                f"{verdict}  {group.name}: skms = {ours.items_per_s:,.0f} items/s, "
+                f"target >= {floor:,.0f}/s ({ours.extra.get('target', '')})"
             )
         if ours is None or "target_ratio" not in ours.extra:
             continue

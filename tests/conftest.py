@@ -24,6 +24,9 @@ from urllib.parse import urlsplit
 import pytest
 from hypothesis import settings
 
+# Fixtures of the key service and storage tests (store per backend, services, fake clock).
+pytest_plugins = ["keys_support"]
+
 VECTORS_DIR = Path(__file__).parent / "vectors"
 
 # A fixed default keeps runs reproducible; set SKMS_TEST_SEED to explore.

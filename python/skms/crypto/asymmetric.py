@@ -36,7 +36,7 @@ from skms.crypto.keys import (
     typed,
 )
 from skms.crypto.random import random_bytes
-from skms.errors import IntegrityError, InvalidFormat, InvalidKey, InvalidType
+from skms.errors import IntegrityError, InvalidFormat, InvalidInput, InvalidKey, InvalidType
 
 
 def _bytes(value: object, what: str) -> bytes:
@@ -359,6 +359,16 @@ class _NistEcPublicKey(VerifyingKey):
             return True
         except _BadSignature:
             return False
+
+    @typed
+    def verify_digest(self, digest: bytes, signature: bytes) -> bool:
+        try:
+            self._key.verify(signature, digest, ec.ECDSA(Prehashed(self.hash())))
+            return True
+        except _BadSignature:
+            return False
+        except ValueError:
+            raise InvalidInput(f"the digest must be {self.hash.digest_size} bytes, got {len(digest)}") from None
 
     @typed
     def export(self, format: str = "raw") -> Exported:

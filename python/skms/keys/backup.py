@@ -38,6 +38,7 @@ from skms.crypto.hybrid import XWingKey, XWingPublicKey
 from skms.errors import Conflict, IntegrityError, InvalidInput, InvalidKey, InvalidType, NotFound
 from skms.keys import envelope
 from skms.keys.model import check_name
+from skms.keys.seal import enough_shares
 from skms.keys.transfer import INTERNAL_TENANT, _check_tenant
 from skms.storage.base import KeyFilter, KeyRecord, VersionRecord
 
@@ -324,19 +325,6 @@ def _share_problem(message: str) -> str:
     return "the shares are from different sets, repeated, or inconsistent"
 
 
-def _enough(mnemonics: list[str]) -> list[str]:
-    """Exactly ``threshold`` distinct shares when more of one set were given (SLIP-39 wants exactly)."""
-    parsed: dict[Any, str] = {}
-    for mnemonic in mnemonics:
-        share = shamir_mnemonic.Share.from_mnemonic(mnemonic)
-        parsed.setdefault(share, mnemonic)  # the same share twice counts once
-    groups = {s.group_parameters() for s in parsed}
-    if len(groups) != 1:
-        return list(parsed.values())  # let combine_mnemonics name the problem
-    threshold = next(iter(groups)).member_threshold
-    return list(parsed.values())[:threshold]
-
-
 def recover_backup_key(
     mnemonics: Iterable[str], *, passphrase: str = "", public_key: bytes | None = None
 ) -> SecretBytes:
@@ -349,7 +337,7 @@ def recover_backup_key(
     if not all(isinstance(s, str) for s in shares):
         raise InvalidType("shares are mnemonic strings")
     try:
-        secret = SecretBytes(shamir_mnemonic.combine_mnemonics(_enough(shares), passphrase=passphrase.encode()))
+        secret = SecretBytes(shamir_mnemonic.combine_mnemonics(enough_shares(shares), passphrase=passphrase.encode()))
     except (shamir_mnemonic.MnemonicError, ValueError) as e:
         raise InvalidInput(f"the shares do not recover a backup key: {_share_problem(str(e))}") from None
     try:

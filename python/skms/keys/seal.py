@@ -63,6 +63,20 @@ def _read_keyfile(path: str) -> SecretBytes:
     return SecretBytes(data)
 
 
+def enough_shares(mnemonics: list[str]) -> list[str]:
+    """Exactly ``threshold`` distinct shares when more of one set were given (SLIP-39 wants exactly)."""
+    parsed: dict[object, str] = {}
+    try:
+        for mnemonic in mnemonics:
+            parsed.setdefault(shamir_mnemonic.Share.from_mnemonic(mnemonic), mnemonic)  # a repeat counts once
+    except (shamir_mnemonic.MnemonicError, ValueError):
+        return mnemonics  # let combine_mnemonics name the problem
+    groups = {share.group_parameters() for share in parsed}  # type: ignore[attr-defined]
+    if len(groups) != 1:
+        return list(parsed.values())
+    return list(parsed.values())[: next(iter(groups)).member_threshold]
+
+
 def write_keyfile(path: str) -> None:
     """Creates a new random key file with mode 0600 (development only)."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -78,6 +92,9 @@ class Sealer:
         # root id -> root key; two entries only while a root rotation is unfinished.
         self._roots: dict[int, SecretBytes] = {}
         self._root_id = 0
+        # Kept while unsealed so that a root rotated by another node can be opened here too.
+        self._opener: SecretBytes | None = None
+        self._generation = -1
         self.on_seal: list[Any] = []
 
     @property
@@ -115,8 +132,9 @@ class Sealer:
         unseal_key, params, result = self._new_unseal_key(method, passphrase, threshold, shares, keyfile)
         root = SecretBytes.random(32)
         record = SealRecord(method, params, envelope.wrap_root(unseal_key, 1, root), root_id=1)
-        await self._store.put_seal(record, expected_generation=None)
+        stored = await self._store.put_seal(record, expected_generation=None)
         self._roots, self._root_id = {1: root}, 1
+        self._opener, self._generation = unseal_key, stored.generation
         return result
 
     def _new_unseal_key(
@@ -154,6 +172,18 @@ class Sealer:
         unseal_key = self._unseal_key(record, passphrase, shares, keyfile)
         roots = self._open_roots(record, unseal_key)
         self._roots, self._root_id = roots, record.root_id
+        self._opener, self._generation = unseal_key, record.generation
+
+    async def refresh(self) -> bool:
+        """Rereads the seal record after another node rotated the root; True when it changed."""
+        if self._opener is None:
+            return False
+        record = await self._store.get_seal()
+        if record is None or record.generation == self._generation:
+            return False
+        self._roots, self._root_id = self._open_roots(record, self._opener), record.root_id
+        self._generation = record.generation
+        return True
 
     @staticmethod
     def _open_roots(record: SealRecord, unseal_key: SecretBytes) -> dict[int, SecretBytes]:
@@ -177,7 +207,7 @@ class Sealer:
             if not shares:
                 raise UnsealFailed(f"this store unseals with {record.params['threshold']} SLIP-39 shares")
             try:
-                return SecretBytes(shamir_mnemonic.combine_mnemonics(shares))
+                return SecretBytes(shamir_mnemonic.combine_mnemonics(enough_shares(shares)))
             except (shamir_mnemonic.MnemonicError, ValueError) as e:
                 raise UnsealFailed(f"the shares do not combine: {e}") from None
         if record.method == "keyfile":
@@ -187,6 +217,8 @@ class Sealer:
     def seal(self) -> None:
         """Forgets the root keys and calls every ``on_seal`` hook (cache purge)."""
         self._roots = {}
+        self._opener = None
+        self._generation = -1
         for hook in self.on_seal:
             hook()
 
@@ -217,7 +249,7 @@ class Sealer:
             SealRecord(record.method, both, envelope.wrap_root(unseal_key, new_id, new_root), new_id),
             expected_generation=record.generation,
         )
-        self._roots, self._root_id = roots, new_id
+        self._roots, self._root_id, self._generation = roots, new_id, record.generation
         after: str | None = None
         while batch := await self._store.all_keys(after, 500):
             updates = []
@@ -230,9 +262,11 @@ class Sealer:
             if updates:
                 await self._store.rewrap_deks(updates)
             after = batch[-1].id
-        params = {k: v for k, v in record.params.items() if k != "previous"}
-        await self._store.put_seal(
-            SealRecord(record.method, params, record.wrapped_root, new_id), expected_generation=record.generation
+        # Retired roots stay in the record (wrapped by the unseal key): a node that has not yet
+        # seen this rotation may still wrap new data keys with one of them.
+        final = await self._store.put_seal(
+            SealRecord(record.method, record.params, record.wrapped_root, new_id), expected_generation=record.generation
         )
-        self._roots = {new_id: new_root}
+        self._roots = roots
+        self._generation = final.generation
         return new_id

@@ -60,6 +60,11 @@ from skms.storage import open_store
 from skms.storage.base import KeyFilter, KeyRecord, KeyStore, VersionRecord
 
 T = TypeVar("T")
+
+_PURPOSE_OF = {
+    "encrypt": "encrypt", "decrypt": "encrypt", "sign": "sign", "verify": "sign", "mac": "mac",
+    "verify_mac": "mac", "encapsulate": "kem", "decapsulate": "kem",
+}  # fmt: skip
 F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
 
 WALLET_TYPE = "hd-wallet"
@@ -255,6 +260,8 @@ class KeyService:
         if cached is not None:
             return cached
         record = await self.store.get_key(tenant, name)
+        if record.root_id not in self.sealer._roots and not self.sealer.sealed:
+            await self.sealer.refresh()  # another node rotated the root key
         versions = {v.version: v for v in await self.store.get_versions(record.id)}
         enabled = [v for v in versions.values() if v.state == "enabled"]
         newest = max((v.version for v in enabled), default=None)
@@ -323,6 +330,15 @@ class KeyService:
         if v.state != "enabled":
             raise InvalidState(f"version {version} of {record.name!r} is {v.state}")
 
+    def _check_purpose(self, cached: _Cached, operation: str) -> None:
+        """A key made for one purpose is not used for another (an RSA signing key does not decrypt).
+
+        Checked after the material decrypted, so a tampered purpose column shows as an integrity error.
+        """
+        needed = _PURPOSE_OF.get(operation)
+        if needed is not None and cached.record.purpose != needed:
+            raise PolicyViolation(f"{cached.record.name!r} is a {cached.record.purpose} key; it cannot {operation}")
+
     def _require(self, cached: _Cached, cls: type | tuple[type, ...], operation: str) -> None:
         record = cached.record
         if record.type == WALLET_TYPE:
@@ -331,6 +347,7 @@ class KeyService:
         if not ((isinstance(cls, tuple) and any(issubclass(key_class, c) for c in cls)) or
                 (not isinstance(cls, tuple) and issubclass(key_class, cls))):  # fmt: skip
             raise UnsupportedOperation(f"a {record.type} key cannot {operation}")
+
 
     @_guarded("key:Get")
     async def get_key(self, tenant: str, name: str, *, principal: object = None) -> KeyInfo:
@@ -589,6 +606,7 @@ class KeyService:
         self._require(cached, (AeadKey, DecryptingKey), "encrypt")
         version = self._for_protect(cached, "encrypt")
         key = self._key_object(cached, version)
+        self._check_purpose(cached, "encrypt")
         if isinstance(key, AeadKey):
             data = key.encrypt(plaintext, associated_data)
         else:
@@ -612,6 +630,7 @@ class KeyService:
         self._require(cached, (AeadKey, DecryptingKey), "decrypt")
         self._for_process(cached, version, "decrypt")
         key = self._key_object(cached, version)
+        self._check_purpose(cached, "decrypt")
         if isinstance(key, AeadKey):
             return key.decrypt(data, associated_data)
         return key.decrypt(data)  # type: ignore[no-any-return]
@@ -661,6 +680,7 @@ class KeyService:
         self._require(cached, SigningKey, "sign")
         version = self._for_protect(cached, "sign")
         key = self._key_object(cached, version)
+        self._check_purpose(cached, "sign")
         if prehashed:
             if not hasattr(key, "sign_digest"):
                 raise UnsupportedOperation(f"{cached.record.type} keys sign messages, not digests")
@@ -676,6 +696,7 @@ class KeyService:
         self._require(cached, SigningKey, "sign")
         version = self._for_protect(cached, "sign")
         key: SigningKey = self._key_object(cached, version)
+        self._check_purpose(cached, "sign")
         if len(messages) > 64:
             signatures = await asyncio.to_thread(key.sign_batch, messages)
         else:
@@ -698,6 +719,7 @@ class KeyService:
         self._require(cached, SigningKey, "verify")
         self._for_process(cached, version, "verify")
         public: VerifyingKey = self._key_object(cached, version).public_key()
+        self._check_purpose(cached, "verify")
         try:
             if prehashed:
                 if not hasattr(public, "verify_digest"):

@@ -152,7 +152,9 @@ class PostgresStore(KeyStore):
     async def list_keys(
         self, tenant: str, flt: KeyFilter, limit: int, after: str | None
     ) -> tuple[list[KeyRecord], str | None]:
-        sql = f"SELECT {KEY_COLUMNS} FROM keys WHERE tenant = $1 AND name > $2"
+        # Order and compare in one collation (bytewise), whatever the database's default is.
+        sql = f'SELECT {KEY_COLUMNS} FROM keys WHERE tenant = $1 AND name COLLATE "C" > $2'
+
         args: list[Any] = [tenant, after or ""]
         if flt.type:
             args.append(flt.type)
