@@ -14,7 +14,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 from skms import __version__
 from skms.api.middleware import AuthMiddleware, RequestMiddleware, configure_logging
 from skms.api.problems import EXCEPTION_HANDLERS
-from skms.api.routes import audit, auth, misc, sys
+from skms.api.routes import audit, auth, backup, misc, sys
 from skms.api.routes.access import ApiKeyController, PolicyController
 from skms.api.routes.keys import KeyController
 from skms.api.routes.wallets import WalletController
@@ -122,6 +122,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             WalletController,
             ApiKeyController,
             PolicyController,
+            backup.create_backup,
+            backup.restore_backup,
             audit.list_audit,
             audit.verify_audit,
             auth.token,

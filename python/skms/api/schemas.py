@@ -422,3 +422,30 @@ class DecisionOut(Out):
     policy: str | None = None
     statement: int | None = None
     sid: str | None = None
+
+
+# -- backup and restore --------------------------------------------------------------------
+
+
+class BackupRequest(Body):
+    #: The X-Wing (x25519+ml-kem-768) public key the bundle is encrypted for.
+    recipient_public_key: bytes
+    #: Only these keys of the caller's tenant (all of them when omitted).
+    names: list[str] | None = None
+
+
+class BackupOut(msgspec.Struct):
+    bundle: bytes
+
+
+class RestoreRequest(Body):
+    bundle: bytes
+    #: The backup private key (the 32-byte X-Wing seed), e.g. recovered from its SLIP-39 shares.
+    backup_private_key: bytes
+    overwrite: bool = False
+
+
+class RestoreOut(msgspec.Struct):
+    keys: int
+    versions: int
+    replaced: int

@@ -7,6 +7,7 @@ from typing import Any
 import click
 
 from skms.cli._common import OUTPUTS, ProblemExit, State
+from skms.cli.backup import backup_group
 from skms.cli.keys import key_group
 from skms.cli.misc import hash_data, random
 from skms.cli.operator import init, operator_group
@@ -74,5 +75,6 @@ cli.add_command(init)
 cli.add_command(operator_group)
 cli.add_command(key_group)
 cli.add_command(wallet_group)
+cli.add_command(backup_group)
 cli.add_command(random)
 cli.add_command(hash_data)

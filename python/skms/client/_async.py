@@ -159,6 +159,8 @@ class AsyncClient:
     # -- random, hash, sys ---------------------------------------------------------------------------
     random = _op(core.random)
     hash = _op(core.hash)
+    backup = _op(core.backup)
+    restore = _op(core.restore)
     health = _op(core.health)
     ready = _op(core.ready)
     seal_status = _op(core.seal_status)

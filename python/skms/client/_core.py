@@ -204,6 +204,8 @@ _wallet_created = msgspec.json.Decoder(m._WalletCreated)
 _addresses = msgspec.json.Decoder(m._Addresses)
 _random = msgspec.json.Decoder(m._Random)
 _digest = msgspec.json.Decoder(m._Digest)
+_bundle = msgspec.json.Decoder(m._Bundle)
+_restored = msgspec.json.Decoder(m.Restored)
 
 
 def _bool(value: bool | None) -> bool:
@@ -543,6 +545,21 @@ def random(n: int = 32) -> Call[bytes]:
 def hash(algorithm: str, data: bytes) -> Call[bytes]:
     """The digest of ``data`` (``sha256``, ``sha3-256``, ``blake2b``, ``blake3``…)."""
     return _post("/v1/hash", lambda b: _digest.decode(b).digest, algorithm=algorithm, input=data)
+
+
+def backup(recipient_public_key: bytes, names: Sequence[str] | None = None) -> Call[bytes]:
+    """An encrypted bundle of the tenant's keys (or ``names``) for a backup public key."""
+    fields: dict[str, Any] = {"recipient_public_key": recipient_public_key}
+    if names is not None:
+        fields["names"] = list(names)
+    return _post("/v1/backup", lambda b: _bundle.decode(b).bundle, **fields)
+
+
+def restore(bundle: bytes, backup_private_key: bytes, *, overwrite: bool = False) -> Call[m.Restored]:
+    """Recreates a bundle's keys in the tenant (the private key travels to the server for this)."""
+    return _post(
+        "/v1/restore", _restored.decode, bundle=bundle, backup_private_key=backup_private_key, overwrite=overwrite
+    )
 
 
 def health() -> Call[m.Health]:

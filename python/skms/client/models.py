@@ -264,6 +264,18 @@ class _Random(msgspec.Struct):
     random: bytes
 
 
+class _Bundle(msgspec.Struct):
+    bundle: bytes
+
+
+class Restored(msgspec.Struct, frozen=True):
+    """What a restore recreated."""
+
+    keys: int
+    versions: int
+    replaced: int
+
+
 class _Digest(msgspec.Struct):
     algorithm: str
     digest: bytes

@@ -348,7 +348,6 @@ class KeyService:
                 (not isinstance(cls, tuple) and issubclass(key_class, cls))):  # fmt: skip
             raise UnsupportedOperation(f"a {record.type} key cannot {operation}")
 
-
     @_guarded("key:Get")
     async def get_key(self, tenant: str, name: str, *, principal: object = None) -> KeyInfo:
         record = await self.store.get_key(tenant, name)
