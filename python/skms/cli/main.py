@@ -11,6 +11,7 @@ from skms.cli.backup import backup_group
 from skms.cli.keys import key_group
 from skms.cli.misc import hash_data, random
 from skms.cli.operator import init, operator_group
+from skms.cli.security import api_key_group, audit_group, policy_group
 from skms.cli.wallets import wallet_group
 from skms.errors import SKMSError
 
@@ -76,5 +77,8 @@ cli.add_command(operator_group)
 cli.add_command(key_group)
 cli.add_command(wallet_group)
 cli.add_command(backup_group)
+cli.add_command(api_key_group)
+cli.add_command(policy_group)
+cli.add_command(audit_group)
 cli.add_command(random)
 cli.add_command(hash_data)

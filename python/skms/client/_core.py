@@ -562,6 +562,74 @@ def restore(bundle: bytes, backup_private_key: bytes, *, overwrite: bool = False
     )
 
 
+# -- security: API keys, policies, audit ----------------------------------------------------------
+
+_json_any = msgspec.json.Decoder()
+
+
+def create_api_key(
+    principal: str, roles: Sequence[str], *, description: str = "", ttl: float | None = None
+) -> Call[dict[str, Any]]:
+    """A new API key for ``principal`` with ``roles``: ``{"token", "api_key"}`` (the token is shown once)."""
+    return _post(
+        "/v1/auth/api-keys", _json_any.decode, principal=principal, roles=list(roles), description=description, ttl=ttl
+    )
+
+
+def list_api_keys() -> Call[dict[str, Any]]:
+    return _get("/v1/auth/api-keys", _json_any.decode)
+
+
+def revoke_api_key(key_id: str) -> Call[None]:
+    return Call("DELETE", f"/v1/auth/api-keys/{_seg(key_id)}", lambda b: None)
+
+
+def put_policy(document: Mapping[str, Any]) -> Call[dict[str, Any]]:
+    """Creates or replaces a policy document (``name``, ``statements``, ``description``)."""
+    return Call("PUT", f"/v1/authz/policies/{_seg(str(document.get('name', '')))}", _json_any.decode,
+                body=msgspec.json.encode(dict(document)))  # fmt: skip
+
+
+def get_policy(name: str) -> Call[dict[str, Any]]:
+    return _get(f"/v1/authz/policies/{_seg(name)}", _json_any.decode)
+
+
+def list_policies() -> Call[list[dict[str, Any]]]:
+    return _get("/v1/authz/policies", _json_any.decode)
+
+
+def delete_policy(name: str) -> Call[None]:
+    return Call("DELETE", f"/v1/authz/policies/{_seg(name)}", lambda b: None)
+
+
+def bind_principal(principal: str, *, roles: Sequence[str] = (), policies: Sequence[str] = ()) -> Call[dict[str, Any]]:
+    return Call("PUT", f"/v1/authz/principals/{_seg(principal)}", _json_any.decode,
+                body=msgspec.json.encode({"roles": list(roles), "policies": list(policies)}))  # fmt: skip
+
+
+def simulate(
+    principal: str, action: str, resource: str, *, roles: Sequence[str] = (), source: str | None = None
+) -> Call[dict[str, Any]]:
+    """The decision for ``principal`` doing ``action`` on ``resource``, and the statement that decided it."""
+    return _post(
+        "/v1/authz/simulate", _json_any.decode, principal=principal, action=action, resource=resource,
+        roles=list(roles), source=source,
+    )  # fmt: skip
+
+
+def audit(*, limit: int = 100, cursor: str | None = None, **filters: str | float | None) -> Call[dict[str, Any]]:
+    """Audit records (``principal``, ``action``, ``resource``, ``result``, ``since``, ``until`` filters)."""
+    params = [(k, str(v)) for k, v in filters.items() if v is not None] + [("limit", str(limit))]
+    if cursor is not None:
+        params.append(("cursor", cursor))
+    return _get("/v1/audit", _json_any.decode, params)
+
+
+def verify_audit() -> Call[dict[str, Any]]:
+    """Checks every audit chain; names the first changed, missing or moved record."""
+    return _get("/v1/audit/verify", _json_any.decode)
+
+
 def health() -> Call[m.Health]:
     """Liveness: ``status == "ok"`` while the process serves."""
     return _get("/v1/sys/health", _health_of)
