@@ -101,7 +101,10 @@ class ApiKeyManager:
         if record.expires_at is not None and record.expires_at <= now:
             raise Unauthenticated("the API key expired")
         principal = Principal(record.principal, record.tenant, tuple(record.roles))
-        self._verified[key_id] = (now + AUTH_CACHE_SECONDS, record.secret_hash, principal)
+        until = now + AUTH_CACHE_SECONDS
+        if record.expires_at is not None:
+            until = min(until, record.expires_at)
+        self._verified[key_id] = (until, record.secret_hash, principal)
         return principal
 
     async def list(self, tenant: str | None) -> list[ApiKeyRecord]:

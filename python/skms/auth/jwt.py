@@ -96,8 +96,12 @@ class Issuer:
     loader: Callable[[], Awaitable[dict[str, Any]]] | None = None
 
     async def key(self, kid: str) -> tuple[str, Any]:
-        if kid not in self.keys and time.monotonic() - self.fetched_at > REFETCH_SECONDS:
-            await self.refresh()
+        # This server's own keys (a loader) are local: reread at once after a rotation.
+        if kid not in self.keys and (self.loader is not None or time.monotonic() - self.fetched_at > REFETCH_SECONDS):
+            try:
+                await self.refresh()
+            except (OSError, ValueError, httpx.HTTPError) as e:
+                raise Unauthenticated(f"the issuer's keys could not be fetched ({type(e).__name__})") from None
         try:
             return self.keys[kid]
         except KeyError:
@@ -150,7 +154,8 @@ class JwtVerifier:
         alg = header.get("alg")
         if alg not in ALGORITHMS:
             raise Unauthenticated(f"JWT algorithm {alg!r} is not accepted (EdDSA, ES256 or RS256)")
-        issuer = self.issuers.get(claims.get("iss"))  # type: ignore[arg-type]
+        iss = claims.get("iss")
+        issuer = self.issuers.get(iss) if isinstance(iss, str) else None
         if issuer is None:
             raise Unauthenticated("the JWT issuer is not trusted")
         kid = header.get("kid")
@@ -177,7 +182,12 @@ class JwtVerifier:
         if not isinstance(subject, str) or not subject:
             raise Unauthenticated("the JWT has no subject (sub)")
         raw_roles = claims.get(issuer.roles_claim, [])
-        roles = raw_roles.split() if isinstance(raw_roles, str) else [r for r in raw_roles if isinstance(r, str)]
+        if isinstance(raw_roles, str):
+            roles = raw_roles.split()
+        elif isinstance(raw_roles, list):
+            roles = [r for r in raw_roles if isinstance(r, str)]
+        else:
+            raise Unauthenticated(f"the JWT claim {issuer.roles_claim!r} must be a list or a string")
         tenant = claims.get("tenant") if isinstance(claims.get("tenant"), str) else issuer.tenant
         if str(tenant).startswith("__"):
             raise Unauthenticated("tenants starting with __ are internal to SKMS")

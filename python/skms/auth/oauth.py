@@ -67,6 +67,10 @@ class TokenIssuer:
             raise Unauthenticated("client_id does not match the client secret")
         kid, seed = await self._signing_key()
         now = int(time.time())
+        client = await self._service.store.get_api_key(client_id)
+        expires = now + TOKEN_SECONDS
+        if client.expires_at is not None:
+            expires = min(expires, int(client.expires_at))
         claims = {
             "iss": self.issuer,
             "aud": self.audience,
@@ -75,11 +79,11 @@ class TokenIssuer:
             "roles": list(principal.roles),
             "iat": now,
             "nbf": now,
-            "exp": now + TOKEN_SECONDS,
+            "exp": expires,
             "client_id": client_id,
         }
         header = b64url(json.dumps({"alg": "EdDSA", "typ": "JWT", "kid": kid}, separators=(",", ":")).encode())
         payload = b64url(json.dumps(claims, separators=(",", ":")).encode())
         signature = ed25519.sign(seed, f"{header}.{payload}".encode())
-        return {"access_token": f"{header}.{payload}.{b64url(signature)}", "token_type": "Bearer",
-                "expires_in": TOKEN_SECONDS}  # fmt: skip
+        token = f"{header}.{payload}.{b64url(signature)}"
+        return {"access_token": token, "token_type": "Bearer", "expires_in": expires - now}

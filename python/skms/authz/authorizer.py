@@ -98,6 +98,8 @@ class Authorizer:
             if role not in BUILTIN_ROLES:
                 raise InvalidInput(f"unknown role {role!r}; built-in roles: {', '.join(BUILTIN_ROLES)}")
         for name in binding.policies:
+            if name in BUILTIN_ROLES:
+                raise InvalidInput(f"{name!r} is a built-in role: list it under roles, not policies")
             await self.get_policy(tenant, name)
         await self._store.put_authz_binding(tenant, binding.principal, list(binding.roles), list(binding.policies))
         self.invalidate()

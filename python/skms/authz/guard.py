@@ -16,7 +16,7 @@ from skms.authz.authorizer import Authorizer
 from skms.authz.policy import AccessRequest, Decision
 from skms.context import CURRENT, GUARDED
 from skms.errors import Forbidden, NotFound, Sealed, SKMSError, Unauthenticated
-from skms.keys.service import Guard, KeyInfo, KeyService
+from skms.keys.service import WALLET_TYPE, Guard, KeyInfo, KeyService
 
 T = TypeVar("T")
 
@@ -42,17 +42,26 @@ class SecurityGuard(Guard):
         self.audit = audit
         self.limiter = limiter
 
+    async def _stored(self, tenant: str, name: str) -> Any:
+        try:
+            return (await self._service._load(tenant, name)).record
+        except NotFound:
+            return None
+
     async def decide(self, principal: Principal, action: str, tenant: str, resource: str) -> Decision:
         kind, _, name = resource.partition(":")
+        if kind == "key" and name not in ("", "*"):
+            record = await self._stored(tenant, name)
+            if record is not None and record.type == WALLET_TYPE:
+                # A wallet reached through a key route is still a wallet: wallet rules decide.
+                kind, resource = "wallet", f"wallet:{name}"
+                action = "wallet:" + action.partition(":")[2]
 
         async def key_attributes() -> tuple[str | None, dict[str, str] | None]:
             if kind not in ("key", "wallet") or name in ("", "*"):
                 return None, None
-            try:
-                info = await self._service.get_key(tenant, name)
-            except NotFound:
-                return None, None
-            return info.type, info.labels
+            record = await self._stored(tenant, name)
+            return (None, None) if record is None else (record.type, record.labels)
 
         request = AccessRequest(
             principal.id, principal.roles, tenant, action, resource, CURRENT.get().source, time.time()

@@ -353,6 +353,13 @@ class KeyService:
         record = await self.store.get_key(tenant, name)
         return _info(record, await self.store.get_versions(record.id))
 
+    @_guarded("wallet:Get")
+    async def get_wallet(self, tenant: str, name: str, *, principal: object = None) -> KeyInfo:
+        record = await self.store.get_key(tenant, name)
+        if record.type != WALLET_TYPE:
+            raise UnsupportedOperation(f"{name!r} is a {record.type} key, not a wallet")
+        return _info(record, await self.store.get_versions(record.id))
+
     @_guarded("key:List", named=False)
     async def list_keys(
         self,
@@ -979,6 +986,7 @@ class KeyService:
         """An encrypted bundle of some keys of a tenant, a whole tenant, or every tenant (None)."""
         from skms.keys import backup
 
+        await self.guard.check(principal, "key:Backup", tenant or "*", "key:*")
         return await backup.backup(self, tenant, names, recipient_public_key=recipient_public_key, principal=principal)
 
     async def restore(
@@ -993,6 +1001,8 @@ class KeyService:
         """Recreates every key of a backup bundle here; returns counts (keys, versions, replaced)."""
         from skms.keys import backup
 
+        if isinstance(principal, object) and principal is not None:
+            await self.guard.check(principal, "key:Restore", getattr(principal, "tenant", "*"), "key:*")
         return await backup.restore(
             self, bundle, backup_private_key, tenant_map=tenant_map, overwrite=overwrite, principal=principal
         )

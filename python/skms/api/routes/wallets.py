@@ -48,7 +48,7 @@ class WalletController(Controller):
     @get("/{name:str}", summary="Wallet metadata")
     async def show(self, request: Request[Any, Any, Any], name: str) -> s.WalletOut:
         service, principal = context(request)
-        return wallet_out(await service.get_key(principal.tenant, name, principal=principal))
+        return wallet_out(await service.get_wallet(principal.tenant, name, principal=principal))
 
     @get("/{name:str}/xpub", summary="Extended public key at a path (watch-only export)")
     async def xpub(
