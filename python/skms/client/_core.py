@@ -682,7 +682,9 @@ OPERATIONS = (
     encrypt, encrypt_batch, decrypt, decrypt_batch, rewrap, rewrap_batch, datakey, sign, sign_batch, verify,
     verify_batch, hmac, hmac_batch, verify_hmac, verify_hmac_batch, encapsulate, decapsulate,
     create_wallet, import_wallet, get_wallet, wallet_xpub, wallet_addresses, wallet_sign,
-    random, hash, health, ready, seal_status, init, unseal, seal, metrics,
+    random, hash, health, ready, seal_status, init, unseal, seal, metrics, backup, restore,
+    create_api_key, list_api_keys, revoke_api_key, put_policy, get_policy, list_policies, delete_policy,
+    bind_principal, simulate, audit, verify_audit,
 )  # fmt: skip
 
 
