@@ -577,10 +577,12 @@ def create_api_key(
 
 
 def list_api_keys() -> Call[dict[str, Any]]:
+    """The tenant's API keys (never their secrets)."""
     return _get("/v1/auth/api-keys", _json_any.decode)
 
 
 def revoke_api_key(key_id: str) -> Call[None]:
+    """Revokes an API key."""
     return Call("DELETE", f"/v1/auth/api-keys/{_seg(key_id)}", lambda b: None)
 
 
@@ -591,18 +593,22 @@ def put_policy(document: Mapping[str, Any]) -> Call[dict[str, Any]]:
 
 
 def get_policy(name: str) -> Call[dict[str, Any]]:
+    """A policy document (built-in roles included)."""
     return _get(f"/v1/authz/policies/{_seg(name)}", _json_any.decode)
 
 
 def list_policies() -> Call[list[dict[str, Any]]]:
+    """Built-in roles and the tenant's custom policies."""
     return _get("/v1/authz/policies", _json_any.decode)
 
 
 def delete_policy(name: str) -> Call[None]:
+    """Deletes a custom policy."""
     return Call("DELETE", f"/v1/authz/policies/{_seg(name)}", lambda b: None)
 
 
 def bind_principal(principal: str, *, roles: Sequence[str] = (), policies: Sequence[str] = ()) -> Call[dict[str, Any]]:
+    """Gives a principal these roles and policies (replacing its binding)."""
     return Call("PUT", f"/v1/authz/principals/{_seg(principal)}", _json_any.decode,
                 body=msgspec.json.encode({"roles": list(roles), "policies": list(policies)}))  # fmt: skip
 
