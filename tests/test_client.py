@@ -166,7 +166,8 @@ def _sample_calls() -> list[core.Call[Any]]:
         core.health(), core.ready(), core.seal_status(), core.init(), core.unseal(), core.seal(), core.metrics(),
         core.backup(b""), core.restore(b"", b""), core.create_api_key(n, []), core.list_api_keys(),
         core.revoke_api_key(n), core.put_policy({"name": n}), core.get_policy(n), core.list_policies(),
-        core.delete_policy(n), core.bind_principal(n), core.simulate(n, "key:Sign", "key:x"), core.audit(),
+        core.delete_policy(n), core.bind_principal(n), core.get_binding(n), core.simulate(n, "key:Sign", "key:x"),
+        core.audit(),
         core.verify_audit(),
     ]  # fmt: skip
 

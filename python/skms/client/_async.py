@@ -169,6 +169,7 @@ class AsyncClient:
     list_policies = _op(core.list_policies)
     delete_policy = _op(core.delete_policy)
     bind_principal = _op(core.bind_principal)
+    get_binding = _op(core.get_binding)
     simulate = _op(core.simulate)
     audit = _op(core.audit)
     verify_audit = _op(core.verify_audit)

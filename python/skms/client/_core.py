@@ -613,6 +613,11 @@ def bind_principal(principal: str, *, roles: Sequence[str] = (), policies: Seque
                 body=msgspec.json.encode({"roles": list(roles), "policies": list(policies)}))  # fmt: skip
 
 
+def get_binding(principal: str) -> Call[dict[str, Any]]:
+    """The roles and policies bound to a principal."""
+    return _get(f"/v1/authz/principals/{_seg(principal)}", _json_any.decode)
+
+
 def simulate(
     principal: str, action: str, resource: str, *, roles: Sequence[str] = (), source: str | None = None
 ) -> Call[dict[str, Any]]:
@@ -690,7 +695,7 @@ OPERATIONS = (
     create_wallet, import_wallet, get_wallet, wallet_xpub, wallet_addresses, wallet_sign,
     random, hash, health, ready, seal_status, init, unseal, seal, metrics, backup, restore,
     create_api_key, list_api_keys, revoke_api_key, put_policy, get_policy, list_policies, delete_policy,
-    bind_principal, simulate, audit, verify_audit,
+    bind_principal, get_binding, simulate, audit, verify_audit,
 )  # fmt: skip
 
 
