@@ -62,9 +62,7 @@ TEN_X = "issue 3: at least 10x bip_utils"
 def test_wallet_eth_receive__skms(benchmark: Any) -> None:
     _target(benchmark, 10.0, "bip_utils", TEN_X)
     account = _skms_account("m/44'/60'/0'")
-    result = _run(
-        benchmark, SKMS_ITEMS, 5, derive_addresses, account, "0", 0, SKMS_ITEMS, "ethereum"
-    )
+    result = _run(benchmark, SKMS_ITEMS, 5, derive_addresses, account, "0", 0, SKMS_ITEMS, "ethereum")
     assert len(result) == SKMS_ITEMS
 
 
@@ -78,18 +76,14 @@ def test_wallet_eth_receive__bip_utils(benchmark: Any) -> None:
     xpub = ROOT.derive("m/44'/60'/0'").xpub()
     account = Bip44.FromExtendedKey(xpub, Bip44Coins.ETHEREUM)
     result = _run(benchmark, PEER_ITEMS, 3, _bip_utils_receive, account, PEER_ITEMS)
-    assert result[:3] == [
-        a for _, a in derive_addresses(_skms_account("m/44'/60'/0'"), "0", 0, 3, "ethereum")
-    ]
+    assert result[:3] == [a for _, a in derive_addresses(_skms_account("m/44'/60'/0'"), "0", 0, 3, "ethereum")]
 
 
 @pytest.mark.benchmark(group="wallet_p2wpkh_receive")
 def test_wallet_p2wpkh_receive__skms(benchmark: Any) -> None:
     _target(benchmark, 10.0, "bip_utils", TEN_X)
     account = _skms_account("m/84'/0'/0'")
-    result = _run(
-        benchmark, SKMS_ITEMS, 5, derive_addresses, account, "0", 0, SKMS_ITEMS, "bitcoin", "p2wpkh"
-    )
+    result = _run(benchmark, SKMS_ITEMS, 5, derive_addresses, account, "0", 0, SKMS_ITEMS, "bitcoin", "p2wpkh")
     assert len(result) == SKMS_ITEMS
 
 

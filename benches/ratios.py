@@ -88,8 +88,7 @@ def report(groups: list[Group]) -> tuple[list[str], int]:
     """The printed lines and the number of missed targets."""
     width = max([len("group"), *(len(g.name) for g in groups)])
     header = (
-        f"{'group':<{width}} {'implementation':<14} {'items':>6} {'median/call':>12} "
-        f"{'items/s':>10} {'skms/impl':>10}"
+        f"{'group':<{width}} {'implementation':<14} {'items':>6} {'median/call':>12} {'items/s':>10} {'skms/impl':>10}"
     )
     lines = [header, "-" * len(header)]
     target_lines: list[str] = []
@@ -102,9 +101,7 @@ def report(groups: list[Group]) -> tuple[list[str], int]:
             if ours is not None and entry is not ours:
                 ratio = f"{ours.items_per_s / entry.items_per_s:9.2f}x"
             timing = f"{_time(entry.median_s):>12} {_rate(entry.items_per_s):>10}"
-            lines.append(
-                f"{group.name:<{width}} {entry.impl:<14} {entry.items:>6} {timing} {ratio:>10}"
-            )
+            lines.append(f"{group.name:<{width}} {entry.impl:<14} {entry.items:>6} {timing} {ratio:>10}")
         if ours is not None and "target_items_per_s" in ours.extra:
             floor = float(ours.extra["target_items_per_s"])
             verdict = "PASS" if ours.items_per_s >= floor else "MISS"
@@ -125,8 +122,7 @@ def report(groups: list[Group]) -> tuple[list[str], int]:
             missed += verdict == "MISS"
             words = ours.extra.get("target", "")
             target_lines.append(
-                f"{verdict}  {group.name}: skms/{entry.impl} = {measured:.2f}x, "
-                f"target >= {wanted:.2f}x ({words})"
+                f"{verdict}  {group.name}: skms/{entry.impl} = {measured:.2f}x, target >= {wanted:.2f}x ({words})"
             )
         if peers is not None and not any(e.impl in peers for e in ordered):
             missed += 1

@@ -16,7 +16,20 @@ def test_spec_is_openapi_31_with_every_route() -> None:
     spec = json.loads(SPEC.read_text())
     assert spec["openapi"].startswith("3.1")
     paths = set(spec["paths"])
-    for route in ("/v1/keys", "/v1/keys/{name}", "/v1/keys/{name}/sign", "/v1/keys/{name}/encrypt",
-                  "/v1/wallets", "/v1/wallets/{name}/addresses", "/v1/wallets/{name}/sign", "/v1/sys/unseal",
-                  "/v1/sys/health", "/v1/sys/ready", "/v1/sys/seal-status", "/metrics", "/v1/random", "/v1/hash"):  # fmt: skip
+    for route in (
+        "/v1/keys",
+        "/v1/keys/{name}",
+        "/v1/keys/{name}/sign",
+        "/v1/keys/{name}/encrypt",
+        "/v1/wallets",
+        "/v1/wallets/{name}/addresses",
+        "/v1/wallets/{name}/sign",
+        "/v1/sys/unseal",
+        "/v1/sys/health",
+        "/v1/sys/ready",
+        "/v1/sys/seal-status",
+        "/metrics",
+        "/v1/random",
+        "/v1/hash",
+    ):
         assert route in paths, route

@@ -47,9 +47,7 @@ def test_matches_equality(a: bytes, b: bytes) -> None:
     assert constant_time.bytes_eq(a, b) is hmac.compare_digest(a, b)
 
 
-@given(
-    a=st.binary(min_size=1, max_size=100), index=st.integers(min_value=0), flip=st.integers(1, 255)
-)
+@given(a=st.binary(min_size=1, max_size=100), index=st.integers(min_value=0), flip=st.integers(1, 255))
 def test_one_changed_byte_is_unequal(a: bytes, index: int, flip: int) -> None:
     i = index % len(a)
     b = a[:i] + bytes([a[i] ^ flip]) + a[i + 1 :]

@@ -301,10 +301,7 @@ def _required(jwk: dict[str, Any], member: str, private: bool) -> bool:
 
 @pytest.mark.parametrize(
     "algorithm",
-    [
-        a
-        for a in JWK_ALGORITHMS
-    ],
+    [a for a in JWK_ALGORITHMS],
 )
 def test_malformed_jwk_members(algorithm: str) -> None:
     """Each member of a valid JWK missing, of the wrong type, or of the wrong size: a named error."""
@@ -499,10 +496,7 @@ _JWK_VALUES = st.one_of(
 
 @pytest.mark.parametrize(
     "algorithm",
-    [
-        a
-        for a in JWK_ALGORITHMS
-    ],
+    [a for a in JWK_ALGORITHMS],
 )
 @settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow])
 @given(jwk=st.dictionaries(st.sampled_from(_JWK_MEMBERS), _JWK_VALUES, max_size=8))

@@ -207,9 +207,7 @@ def test_wycheproof_ed25519_verify_batch_agrees(vectors: Callable[[str], Any]) -
         by_key.setdefault(case.public_key, []).append(i)
     regrouped = [False] * len(cases)
     for key, indices in by_key.items():
-        answers = ed25519.verify_batch(
-            key, [cases[i].message for i in indices], [cases[i].signature for i in indices]
-        )
+        answers = ed25519.verify_batch(key, [cases[i].message for i in indices], [cases[i].signature for i in indices])
         for i, answer in zip(indices, answers, strict=True):
             regrouped[i] = answer
     assert regrouped == batch
@@ -228,9 +226,7 @@ class RandomCases:
 def random_cases(seed: int) -> RandomCases:
     rnd = random.Random(seed ^ 0xED25519)
     seeds = [bytes(32), b"\xff" * 32] + [rnd.randbytes(32) for _ in range(RANDOM_CASES - 2)]
-    messages = [b"", b"\x00" * 1000] + [
-        rnd.randbytes(rnd.randrange(0, 300)) for _ in range(RANDOM_CASES - 2)
-    ]
+    messages = [b"", b"\x00" * 1000] + [rnd.randbytes(rnd.randrange(0, 300)) for _ in range(RANDOM_CASES - 2)]
     return RandomCases(seeds, messages)
 
 
@@ -378,9 +374,7 @@ def test_torsion_in_r_follows_the_cofactored_equation() -> None:
 def test_verify_batch_agrees_with_verify_on_torsion_in_r() -> None:
     cases = _torsion_signatures(32)
     single = [ed25519.verify(pk, m, sig) for pk, m, sig in cases]
-    batch = ed25519.verify_batch(
-        [pk for pk, _, _ in cases], [m for _, m, _ in cases], [sig for _, _, sig in cases]
-    )
+    batch = ed25519.verify_batch([pk for pk, _, _ in cases], [m for _, m, _ in cases], [sig for _, _, sig in cases])
     one_by_one = [ed25519.verify_batch(pk, [m], [sig])[0] for pk, m, sig in cases]
     assert single == [True] * len(cases)
     assert one_by_one == single
@@ -470,11 +464,7 @@ def _type_cases() -> list[Any]:
                 if name.endswith("s") and isinstance(bad, list):
                     bad, got = [b"ok", "not bytes"], "str"  # a sequence with a wrong item
                 fn_name = getattr(fn, "__name__", "?")
-                cases.append(
-                    pytest.param(
-                        fn, args, position, name, bad, got, id=f"{fn_name}-{name}-{bad_id}"
-                    )
-                )
+                cases.append(pytest.param(fn, args, position, name, bad, got, id=f"{fn_name}-{name}-{bad_id}"))
     return cases
 
 
@@ -507,9 +497,7 @@ _key_bytes = st.one_of(
 _signature_bytes = st.one_of(
     st.binary(min_size=64, max_size=64),
     st.binary(max_size=80),
-    st.builds(
-        lambda r, s: r + s, st.sampled_from(SMALL_ORDER), st.binary(min_size=32, max_size=32)
-    ),
+    st.builds(lambda r, s: r + s, st.sampled_from(SMALL_ORDER), st.binary(min_size=32, max_size=32)),
     st.builds(lambda s: SIGNATURE[:32] + s, st.binary(min_size=32, max_size=32)),
 )
 
@@ -527,11 +515,7 @@ def test_property_parsers_never_crash(public_key: bytes, message: bytes, signatu
 
 
 @settings(max_examples=200)
-@given(
-    items=st.lists(
-        st.tuples(st.booleans(), st.binary(max_size=20), _signature_bytes), min_size=1, max_size=80
-    )
-)
+@given(items=st.lists(st.tuples(st.booleans(), st.binary(max_size=20), _signature_bytes), min_size=1, max_size=80))
 def test_property_verify_batch_matches_verify(items: list[tuple[bool, bytes, bytes]]) -> None:
     """Mixed good and junk items: the batch answers exactly as verify, item by item."""
     messages = [m for _, m, _ in items]

@@ -86,16 +86,12 @@ def sequential(jobs: list[Job]) -> list[tuple[object, ...]]:
     return [_run(job) for job in jobs]
 
 
-def test_sequential_results_are_right(
-    jobs: list[Job], sequential: list[tuple[object, ...]]
-) -> None:
+def test_sequential_results_are_right(jobs: list[Job], sequential: list[tuple[object, ...]]) -> None:
     """The baseline the threaded runs are compared with is itself correct."""
     for job, result in zip(jobs, sequential, strict=True):
         signatures, many, verified, many_verified, ed_sigs, ed_ok, ed_shifted = result
         assert signatures == [secp256k1.sign(job.secp_key, d) for d in job.digests]
-        assert many == [
-            secp256k1.sign(k, d) for k, d in zip(job.secp_keys, job.digests, strict=True)
-        ]
+        assert many == [secp256k1.sign(k, d) for k, d in zip(job.secp_keys, job.digests, strict=True)]
         assert verified == [True] * (ITEMS - 1) + [False]
         assert many_verified == [True] * 100
         assert ed_sigs == [ed25519.sign(job.ed_key, m) for m in job.messages]
@@ -104,9 +100,7 @@ def test_sequential_results_are_right(
         assert ed_shifted == [a == b for a, b in zip(job.messages, shifted, strict=True)]
 
 
-def test_threads_at_once_match_sequential(
-    jobs: list[Job], sequential: list[tuple[object, ...]]
-) -> None:
+def test_threads_at_once_match_sequential(jobs: list[Job], sequential: list[tuple[object, ...]]) -> None:
     start = threading.Barrier(THREADS)
 
     def worker(index: int) -> list[tuple[object, ...]]:

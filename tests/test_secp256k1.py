@@ -149,9 +149,7 @@ def _ecdsa_cases(data: dict[str, Any]) -> list[WycheproofCase]:
 def _verify_outcome(case: WycheproofCase, allow_high_s: bool) -> bool | str:
     """True/False from verify, or the name of the skms error it raised."""
     try:
-        return secp256k1.verify(
-            case.public_key, case.digest, case.signature, allow_high_s=allow_high_s
-        )
+        return secp256k1.verify(case.public_key, case.digest, case.signature, allow_high_s=allow_high_s)
     except (errors.InvalidSignature, errors.InvalidKey) as e:
         return type(e).__name__
 
@@ -165,9 +163,7 @@ WYCHEPROOF_ECDSA = [
 
 
 @pytest.mark.parametrize(("name", "allow_high_s", "total"), WYCHEPROOF_ECDSA)
-def test_wycheproof_ecdsa(
-    vectors: Callable[[str], Any], name: str, allow_high_s: bool, total: int
-) -> None:
+def test_wycheproof_ecdsa(vectors: Callable[[str], Any], name: str, allow_high_s: bool, total: int) -> None:
     cases = _ecdsa_cases(vectors(f"wycheproof/{name}"))
     tally: Counter[str] = Counter()
     for case in cases:
@@ -285,9 +281,7 @@ def test_random_sign_single_der_and_recoverable_match_coincurve(
     random_cases: RandomCases,
 ) -> None:
     checked = 0
-    for key, peer, digest in zip(
-        random_cases.keys, random_cases.peers, random_cases.digests, strict=True
-    ):
+    for key, peer, digest in zip(random_cases.keys, random_cases.peers, random_cases.digests, strict=True):
         recoverable = peer.sign_recoverable(digest, hasher=None)
         assert secp256k1.sign(key, digest) == recoverable[:64]
         assert secp256k1.sign_der(key, digest) == peer.sign(digest, hasher=None)
@@ -304,9 +298,7 @@ def test_random_recover_matches_coincurve(random_cases: RandomCases) -> None:
         expected = coincurve.PublicKey.from_signature_and_message(recoverable, digest, hasher=None)
         assert expected.format() == peer.public_key.format()
         assert secp256k1.recover(digest, recoverable) == expected.format()
-        assert secp256k1.recover(digest, recoverable, compressed=False) == expected.format(
-            compressed=False
-        )
+        assert secp256k1.recover(digest, recoverable, compressed=False) == expected.format(compressed=False)
         # Ethereum's legacy v = 27/28 recovers the same key.
         legacy = recoverable[:64] + bytes([recoverable[64] + 27])
         assert secp256k1.recover(digest, legacy) == expected.format()
@@ -357,9 +349,7 @@ def test_random_schnorr_matches_coincurve(random_cases: RandomCases) -> None:
         # Fresh randomness: a different signature that still verifies in coincurve.
         fresh = secp256k1.schnorr_sign(key, digest)
         assert xonly.verify(fresh, digest)
-        assert secp256k1.schnorr_verify(xonly.format(), digest[::-1], theirs) is (
-            digest == digest[::-1]
-        )
+        assert secp256k1.schnorr_verify(xonly.format(), digest[::-1], theirs) is (digest == digest[::-1])
         checked += 1
     assert checked == RANDOM_CASES
 
@@ -702,11 +692,7 @@ def _type_cases() -> list[Any]:
                 if name.endswith("s") and isinstance(bad, list):
                     bad, got = ["not bytes"], "str"  # a list is a sequence: make its item wrong
                 fn_name = getattr(fn, "__name__", "?")
-                cases.append(
-                    pytest.param(
-                        fn, args, position, name, bad, got, id=f"{fn_name}-{name}-{bad_id}"
-                    )
-                )
+                cases.append(pytest.param(fn, args, position, name, bad, got, id=f"{fn_name}-{name}-{bad_id}"))
     return cases
 
 
@@ -771,9 +757,7 @@ _der_like = st.builds(
 _signature_bytes = st.one_of(st.binary(max_size=80), st.binary(min_size=64, max_size=64), _der_like)
 _point_like = st.one_of(
     st.binary(max_size=70),
-    st.builds(
-        lambda p, x: bytes([p]) + x, st.sampled_from([2, 3, 4]), st.binary(min_size=32, max_size=32)
-    ),
+    st.builds(lambda p, x: bytes([p]) + x, st.sampled_from([2, 3, 4]), st.binary(min_size=32, max_size=32)),
     st.builds(
         lambda x, y: b"\x04" + x + y,
         st.binary(min_size=32, max_size=32),
@@ -813,9 +797,7 @@ def test_property_public_key_parser(public_key: bytes) -> None:
     uncompressed = secp256k1.convert_public_key(compressed, compressed=False)
     assert secp256k1.convert_public_key(uncompressed) == compressed
     assert secp256k1.verify(public_key, DIGEST, VALID_SIG) is (compressed == VALID_PK)
-    assert secp256k1.ecdh(KEY, public_key).expose_secret() == coincurve.PrivateKey(KEY).ecdh(
-        public_key
-    )
+    assert secp256k1.ecdh(KEY, public_key).expose_secret() == coincurve.PrivateKey(KEY).ecdh(public_key)
 
 
 @settings(max_examples=300)

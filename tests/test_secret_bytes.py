@@ -150,8 +150,6 @@ def test_random_huge_length_raises_instead_of_aborting() -> None:
         "except errors.SKMSError:\n"
         "    print('raised')\n"
     )
-    child = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
-    )
+    child = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
     assert child.returncode == 0, child.stderr[-500:]
     assert child.stdout.strip() == "raised"

@@ -49,15 +49,10 @@ SECP_CASES = [
     SECP_CASES,
     ids=[f"{c}-{k}-{n}" for c, k, n, _ in SECP_CASES],
 )
-def test_batch_equals_single(
-    root: HDKey, chain: str, kind: str | None, network: str, account_path: str
-) -> None:
+def test_batch_equals_single(root: HDKey, chain: str, kind: str | None, network: str, account_path: str) -> None:
     count = 300
     account = root.derive(account_path)
-    expected = [
-        root.derive(f"{account_path}/0/{i}").address(chain, kind=kind, network=network)
-        for i in range(count)
-    ]
+    expected = [root.derive(f"{account_path}/0/{i}").address(chain, kind=kind, network=network) for i in range(count)]
     # from the root, with the absolute prefix
     from_root = derive_addresses(root, f"{account_path}/0", 0, count, chain, kind, network)
     assert [a for _, a in from_root] == expected
@@ -81,13 +76,7 @@ def test_batch_equals_single(
 
 def test_batch_matches_bip_utils(root: HDKey) -> None:
     seed = random.Random(7).randbytes(64)
-    change = (
-        Bip84.FromSeed(seed, Bip84Coins.BITCOIN)
-        .Purpose()
-        .Coin()
-        .Account(0)
-        .Change(Bip44Changes.CHAIN_EXT)
-    )
+    change = Bip84.FromSeed(seed, Bip84Coins.BITCOIN).Purpose().Coin().Account(0).Change(Bip44Changes.CHAIN_EXT)
     expected = [change.AddressIndex(i).PublicKey().ToAddress() for i in range(200)]
     got = derive_addresses(root, "m/84'/0'/0'/0", 0, 200, "bitcoin", "p2wpkh")
     assert [a for _, a in got] == expected
@@ -111,32 +100,22 @@ def test_large_batch_keeps_order(root: HDKey) -> None:
 def test_solana_template(ed_root: HDKey) -> None:
     template = "m/44'/501'/{index}'/0'"
     batch = derive_addresses(ed_root, template, 0, 50, "solana")
-    expected = [
-        (f"m/44'/501'/{i}'/0'", ed_root.derive(f"m/44'/501'/{i}'/0'").address("solana"))
-        for i in range(50)
-    ]
+    expected = [(f"m/44'/501'/{i}'/0'", ed_root.derive(f"m/44'/501'/{i}'/0'").address("solana")) for i in range(50)]
     assert batch == expected
     shifted = derive_addresses(ed_root, template, 1000, 5, "solana")
     assert shifted == [
-        (f"m/44'/501'/{i}'/0'", ed_root.derive(f"m/44'/501'/{i}'/0'").address("solana"))
-        for i in range(1000, 1005)
+        (f"m/44'/501'/{i}'/0'", ed_root.derive(f"m/44'/501'/{i}'/0'").address("solana")) for i in range(1000, 1005)
     ]
 
 
 def test_ed25519_prefix_is_hardened(ed_root: HDKey) -> None:
     batch = derive_addresses(ed_root, "m/44'/501'", 0, 10, "solana")
-    assert batch == [
-        (f"m/44'/501'/{i}'", ed_root.derive(f"m/44'/501'/{i}'").address("solana"))
-        for i in range(10)
-    ]
+    assert batch == [(f"m/44'/501'/{i}'", ed_root.derive(f"m/44'/501'/{i}'").address("solana")) for i in range(10)]
 
 
 def test_secp256k1_template(root: HDKey) -> None:
     batch = derive_addresses(root, "m/44'/60'/{index}'/0/0", 0, 5, "ethereum")
-    assert batch == [
-        (f"m/44'/60'/{i}'/0/0", root.derive(f"m/44'/60'/{i}'/0/0").address("ethereum"))
-        for i in range(5)
-    ]
+    assert batch == [(f"m/44'/60'/{i}'/0/0", root.derive(f"m/44'/60'/{i}'/0/0").address("ethereum")) for i in range(5)]
 
 
 def test_count_zero(root: HDKey, ed_root: HDKey) -> None:
@@ -149,8 +128,7 @@ def test_large_start(root: HDKey, ed_root: HDKey) -> None:
     prefix = "m/84'/0'/0'/0"
     last = derive_addresses(root, prefix, HARDENED - 3, 3, "bitcoin")
     assert last == [
-        (f"{prefix}/{i}", root.derive(f"{prefix}/{i}").address("bitcoin"))
-        for i in range(HARDENED - 3, HARDENED)
+        (f"{prefix}/{i}", root.derive(f"{prefix}/{i}").address("bitcoin")) for i in range(HARDENED - 3, HARDENED)
     ]
     # index 2**31 would be a hardened index: not a receive address
     with pytest.raises(InvalidInput):

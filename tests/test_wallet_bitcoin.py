@@ -176,9 +176,7 @@ def test_sign_taproot_with_hd_key_matches_bip86_address() -> None:
 VIRES = "vires is numeris"
 D1 = (1).to_bytes(32, "big")
 _D1_SIG = "F8nHqFr3K2UKYahhX3soVeoW8W1ECNbr0wfck7lzyXjCS5Q16Ek45zyBuy1Fiy9sTPKVgsqqOuPvbycuVSSVl8="
-_OTHER_SIG = (
-    "8JawPtQOrybrSP1WHQnQPr67B9S3qrxBrl1mlzoTJOSHEpmnF7D3+t+LX0Xei9J20B5AIdPbeL3AaTBZ4N3bY0="
-)
+_OTHER_SIG = "8JawPtQOrybrSP1WHQnQPr67B9S3qrxBrl1mlzoTJOSHEpmnF7D3+t+LX0Xei9J20B5AIdPbeL3AaTBZ4N3bY0="
 # the first base64 character carries the header byte: I = 32 (31+1), J = 36, K = 40, H = 31,
 # G = 27 (uncompressed)
 BITCOINJS_SIGN = {
@@ -256,10 +254,7 @@ def test_bip137_bitcoinjs_invalid_vectors() -> None:
     for hex_signature in BITCOINJS_BAD_SIGNATURES:
         signature = base64.b64encode(bytes.fromhex(hex_signature)).decode()
         with contextlib.suppress(SKMSError):
-            assert (
-                bitcoin.verify_message("1PMycacnJaSqwwJqjawXBErnLsZ7RkXUAs", VIRES, signature)
-                is False
-            )
+            assert bitcoin.verify_message("1PMycacnJaSqwwJqjawXBErnLsZ7RkXUAs", VIRES, signature) is False
         checked += 1
     assert checked == 7
 

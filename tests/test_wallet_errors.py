@@ -179,7 +179,7 @@ BAD_PATHS = [
     "m/1/",
     "m/0x1",
     "m/1.5",
-    "m/１",  # noqa: RUF001 - a fullwidth digit
+    "m/１",
     "mm/1",
     "/1",
     "m/",
@@ -432,9 +432,7 @@ def test_derive_is_associative(seed: bytes, a: list[int], b: list[int]) -> None:
     a=st.lists(any_index, max_size=3),
     b=st.lists(normal_index, min_size=1, max_size=4),
 )
-def test_public_derivation_equals_private_then_neuter(
-    seed: bytes, a: list[int], b: list[int]
-) -> None:
+def test_public_derivation_equals_private_then_neuter(seed: bytes, a: list[int], b: list[int]) -> None:
     root = HDKey.from_seed(seed)
     parent = root.derive(_path(a, absolute=True))
     relative = _path(b, absolute=False)
@@ -530,13 +528,9 @@ def mutated(draw: st.DrawFn) -> str:
 parser_inputs = st.one_of(
     st.text(max_size=200),
     st.text(alphabet="123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz", max_size=120),
-    st.text(alphabet="qpzry9x8gf2tvdw0s3jn54khce6mua7l1bcBC", max_size=100).map(
-        lambda s: "bc1" + s
-    ),
+    st.text(alphabet="qpzry9x8gf2tvdw0s3jn54khce6mua7l1bcBC", max_size=100).map(lambda s: "bc1" + s),
     st.text(alphabet="0123456789'hH/m ", max_size=40),
-    st.lists(st.sampled_from(["abandon", "about", "zoo", "的", "あい", "zz"]), max_size=25).map(
-        " ".join
-    ),
+    st.lists(st.sampled_from(["abandon", "about", "zoo", "的", "あい", "zz"]), max_size=25).map(" ".join),
     mutated(),
 )
 
@@ -544,9 +538,7 @@ parser_inputs = st.one_of(
 @pytest.mark.parametrize(("name", "parser"), PARSERS, ids=[p[0] for p in PARSERS])
 @settings(max_examples=300, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(text=parser_inputs)
-def test_parsers_raise_only_named_errors(
-    name: str, parser: Callable[[str], object], text: str
-) -> None:
+def test_parsers_raise_only_named_errors(name: str, parser: Callable[[str], object], text: str) -> None:
     _call_parser(parser, text)
 
 

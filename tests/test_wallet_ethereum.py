@@ -122,12 +122,8 @@ def test_eip155_example() -> None:
     assert digest.hex() == "daf5a779ae972f972197303d7b574746c7ef83eadac0f2791ad23db92e4c8e53"
     signature = ethereum.sign_digest(b"\x46" * 32, digest, chain_id=1)
     assert signature.v == 37
-    assert signature.r == (
-        18515461264373351373200002665853028612451056578545711640558177340181847433846
-    )
-    assert signature.s == (
-        46948507304638947509940763649030358759909902576025900602547168820602576006531
-    )
+    assert signature.r == (18515461264373351373200002665853028612451056578545711640558177340181847433846)
+    assert signature.s == (46948507304638947509940763649030358759909902576025900602547168820602576006531)
     sender = Account.from_key(b"\x46" * 32).address
     assert ethereum.recover_digest(digest, signature, chain_id=1) == sender
 
@@ -166,9 +162,7 @@ MAIL = {
 def test_eip712_example() -> None:
     signable = encode_typed_data(full_message=MAIL)
     domain_separator, struct_hash = bytes(signable.header), bytes(signable.body)
-    assert domain_separator.hex() == (
-        "f2cee375fa42b42143804025fc449deafd50cc031ca257e0b194a650a912090f"
-    )
+    assert domain_separator.hex() == ("f2cee375fa42b42143804025fc449deafd50cc031ca257e0b194a650a912090f")
     assert struct_hash.hex() == "c52c0ee5d84264471806290a3f2c4cecfc5490626bf912d01f240d7a274b371e"
     digest = ethereum.eip712_digest(domain_separator, struct_hash)
     assert digest.hex() == "be609aee343fb3c4b28e1df9e632fca64fcfaede20f02e86244efddf30957bd2"

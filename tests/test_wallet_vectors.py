@@ -348,10 +348,7 @@ def test_bip49_testnet(abandon_root: HDKey, vectors: Loader) -> None:
     # the key's network (testnet, from the uprv) is the default
     assert key.address("bitcoin", kind="p2sh-p2wpkh") == v["address"]
     assert (
-        abandon_root.derive("m/49'/1'/0'/0/0").address(
-            "bitcoin", kind="p2sh-p2wpkh", network="testnet"
-        )
-        == v["address"]
+        abandon_root.derive("m/49'/1'/0'/0/0").address("bitcoin", kind="p2sh-p2wpkh", network="testnet") == v["address"]
     )
     assert bitcoin.address(key.public_key, "p2sh-p2wpkh", "testnet") == v["address"]
     parsed = bitcoin.parse_address(v["address"])
@@ -387,10 +384,7 @@ def test_bip84(abandon_root: HDKey, vectors: Loader) -> None:
     assert checked == 3
     cross = section["slip0132_cross_check"]
     assert account.xpub("zpub") == cross["extended_public_key"]
-    assert (
-        abandon_root.derive(cross["first_address_path"]).address("bitcoin")
-        == (cross["first_address"])
-    )
+    assert abandon_root.derive(cross["first_address_path"]).address("bitcoin") == (cross["first_address"])
 
 
 def test_bip86(abandon_root: HDKey, vectors: Loader) -> None:

@@ -5,6 +5,7 @@ writes benches/RESULTS.md. Run with ``make bench-server`` (wrk is installed by
 the Makefile when missing). Every load is bounded in time and stays on 127.0.0.1.
 """
 
+import contextlib
 import json
 import os
 import platform
@@ -37,7 +38,8 @@ wrk.headers["Content-Type"] = "application/json"
 {extra}
 done = function(summary, latency, requests)
   local e = summary.errors
-  io.write(string.format('RESULT {{"requests":%d,"duration_us":%d,"errors":%d,"non2xx":%d,"p50":%d,"p95":%d,"p99":%d}}\\n',
+  io.write(string.format('RESULT {{"requests":%d,"duration_us":%d,"errors":%d,"non2xx":%d,' ..
+    '"p50":%d,"p95":%d,"p99":%d}}\\n',
     summary.requests, summary.duration, e.connect + e.read + e.write + e.timeout, e.status,
     latency:percentile(50), latency:percentile(95), latency:percentile(99)))
 end
@@ -140,7 +142,9 @@ def main() -> None:
                 r = wrk(f"{base}/v1/keys/b-secp/sign", body, token=token, connections=8)
                 r["signatures_per_s"] = r["rps"] * n
                 results[f"batch_{n}"] = r
-            results["encrypt_1k"] = wrk(f"{base}/v1/keys/b-aes/encrypt", json.dumps({"plaintext": plaintext}), token=token)
+            results["encrypt_1k"] = wrk(
+                f"{base}/v1/keys/b-aes/encrypt", json.dumps({"plaintext": plaintext}), token=token
+            )
             results["decrypt_1k"] = wrk(f"{base}/v1/keys/b-aes/decrypt", json.dumps({"ciphertext": ct}), token=token)
             results["create_key"] = wrk(f"{base}/v1/keys", "", token=token, extra=UNIQUE_NAMES)
             started = time.perf_counter()
@@ -156,19 +160,25 @@ def main() -> None:
 
 def write_results(r: dict[str, Any]) -> None:
     cpu = "unknown"
-    try:
-        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
+    with contextlib.suppress(OSError, StopIteration), open("/proc/cpuinfo") as info:
+        cpu = next(line.split(":", 1)[1].strip() for line in info if line.startswith("model name"))
 
     def ratio(a: str, b: str) -> float:
         return float(r[a]["rps"] / r[b]["rps"])
 
     rows = [
-        ("Single sign secp256k1, full security vs bare", f"{r['skms_secp256k1']['rps']:,.0f} vs {r['bare_secp256k1']['rps']:,.0f} req/s",
-         f"{ratio('skms_secp256k1', 'bare_secp256k1'):.0%}", "≥ 70%"),
-        ("Single sign Ed25519, full security vs bare", f"{r['skms_ed25519']['rps']:,.0f} vs {r['bare_ed25519']['rps']:,.0f} req/s",
-         f"{ratio('skms_ed25519', 'bare_ed25519'):.0%}", "≥ 70%"),
+        (
+            "Single sign secp256k1, full security vs bare",
+            f"{r['skms_secp256k1']['rps']:,.0f} vs {r['bare_secp256k1']['rps']:,.0f} req/s",
+            f"{ratio('skms_secp256k1', 'bare_secp256k1'):.0%}",
+            "≥ 70%",
+        ),
+        (
+            "Single sign Ed25519, full security vs bare",
+            f"{r['skms_ed25519']['rps']:,.0f} vs {r['bare_ed25519']['rps']:,.0f} req/s",
+            f"{ratio('skms_ed25519', 'bare_ed25519'):.0%}",
+            "≥ 70%",
+        ),
         ("Batch sign, 100 per request", f"{r['batch_100']['signatures_per_s']:,.0f} sig/s", "", "≥ 50,000 sig/s"),
         ("Batch sign, 1,000 per request", f"{r['batch_1000']['signatures_per_s']:,.0f} sig/s", "", "≥ 50,000 sig/s"),
         ("Encrypt 1 KiB (AES-256-GCM)", f"{r['encrypt_1k']['rps']:,.0f} req/s", "", ""),

@@ -2,13 +2,16 @@
 
 import logging
 import math
+import os
 import re
 from typing import Any
 
+from asyncpg.exceptions import CharacterNotInRepertoireError
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 
 from skms import errors
+from skms.context import CURRENT
 
 log = logging.getLogger("skms.api")
 
@@ -51,6 +54,10 @@ def problem_of(exc: errors.SKMSError) -> dict[str, Any]:
 
 
 def _respond(problem: dict[str, Any], headers: dict[str, str] | None = None) -> Response[Any]:
+    headers = dict(headers or {})
+    request_id = CURRENT.get().request_id
+    if request_id == "-":  # answered by the router itself (404, 405): no middleware ran
+        headers["x-request-id"] = os.urandom(12).hex()
     return Response(content=problem, status_code=problem["status"], media_type=PROBLEM, headers=headers)
 
 
@@ -76,15 +83,25 @@ def validation_error(request: Request[Any, Any, Any], exc: ValidationException) 
     messages = [e.get("message") for e in extra if isinstance(e, dict) and e.get("message")]
     if messages:
         problem["detail"] = "; ".join(str(m) for m in messages)
-    unknown = _UNKNOWN_FIELD.search(str(problem["detail"]))
-    if unknown:
-        problem["field"] = unknown.group(1)
-    elif fields:
+    detail = str(problem["detail"])
+    named = _FIELD_IN_MESSAGE.search(detail)
+    where = _AT_PATH.search(detail)
+    prefix = where.group(1).lstrip("$.") if where else ""
+    if named:
+        problem["field"] = f"{prefix}.{named.group(1)}" if prefix else named.group(1)
+    elif prefix:
+        problem["field"] = prefix
+    elif fields and fields[0] != "data":
         problem["field"] = fields[0]
+    else:  # the body as a whole: not an object, or missing
+        problem["field"] = "body"
+    if detail in ("'data'", "data"):
+        problem["detail"] = "the request needs a JSON body"
     return _respond(problem)
 
 
-_UNKNOWN_FIELD = re.compile(r"unknown field `([^`]+)`")
+_FIELD_IN_MESSAGE = re.compile(r"(?:unknown|missing required) field `([^`]+)`")
+_AT_PATH = re.compile(r"at `(\$[^`]*)`")
 
 
 _HTTP_TITLES = {
@@ -113,9 +130,20 @@ def http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[
 
 
 def internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    if isinstance(exc, UnicodeDecodeError | CharacterNotInRepertoireError):
+        detail = (
+            "the request body is not valid UTF-8 JSON"
+            if isinstance(exc, UnicodeDecodeError)
+            else "names and text fields cannot hold a NUL character"  # PostgreSQL text refuses it
+        )
+        return _respond({"type": TYPE_BASE + "validation", "title": "InvalidInput", "status": 400, "detail": detail})
     log.exception("unhandled error")
-    problem = {"type": TYPE_BASE + "internal", "title": "InternalError", "status": 500,
-               "detail": "internal error; see the server log with this request id"}  # fmt: skip
+    problem = {
+        "type": TYPE_BASE + "internal",
+        "title": "InternalError",
+        "status": 500,
+        "detail": "internal error; see the server log with this request id",
+    }
     return _respond(problem)
 
 

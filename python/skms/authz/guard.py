@@ -15,7 +15,7 @@ from skms.auth import Principal
 from skms.authz.authorizer import Authorizer
 from skms.authz.policy import AccessRequest, Decision
 from skms.context import CURRENT, GUARDED
-from skms.errors import Forbidden, NotFound, Sealed, SKMSError, Unauthenticated
+from skms.errors import Forbidden, InvalidInput, NotFound, Sealed, SKMSError, Unauthenticated
 from skms.keys.service import WALLET_TYPE, Guard, KeyInfo, KeyService
 
 T = TypeVar("T")
@@ -98,6 +98,8 @@ class SecurityGuard(Guard):
             return await call()  # the library itself, in-process: trusted
         if not isinstance(principal, Principal):
             raise Unauthenticated("unknown kind of principal")
+        if "\x00" in resource:  # no stored name holds one, and the audit log could not record it
+            raise InvalidInput("a name cannot hold a NUL character")
         if self._service.sealer.sealed:
             # Nothing can be decided or audited without the root key: say so plainly.
             raise Sealed("the store is sealed: unseal it with POST /v1/sys/unseal or `skms operator unseal`")

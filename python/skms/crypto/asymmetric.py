@@ -420,7 +420,11 @@ class _NistEcKey(SigningKey):
 
     @typed
     def sign_digest(self, digest: bytes) -> bytes:
-        return self._key.sign(digest, ec.ECDSA(Prehashed(self.public_class.hash())))
+        try:
+            return self._key.sign(digest, ec.ECDSA(Prehashed(self.public_class.hash())))
+        except ValueError:
+            size = self.public_class.hash.digest_size
+            raise InvalidInput(f"a {self.algorithm} digest is {size} bytes, got {len(digest)}") from None
 
     def public_key(self) -> _NistEcPublicKey:
         return self._public
@@ -519,7 +523,14 @@ class _RsaPublicKey(VerifyingKey, EncryptingKey):
 
     @typed
     def encrypt(self, plaintext: bytes) -> bytes:
-        return self._key.encrypt(plaintext, _OAEP)
+        try:
+            return self._key.encrypt(plaintext, _OAEP)
+        except ValueError:
+            limit = self._key.key_size // 8 - 2 * 32 - 2
+            raise InvalidInput(
+                f"RSA-OAEP with this key encrypts at most {limit} bytes, got {len(plaintext)}; "
+                "encrypt a data key instead"
+            ) from None
 
     @typed
     def export(self, format: str = "raw") -> Exported:

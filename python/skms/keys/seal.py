@@ -211,7 +211,11 @@ class Sealer:
             except (shamir_mnemonic.MnemonicError, ValueError) as e:
                 raise UnsealFailed(f"the shares do not combine: {e}") from None
         if record.method == "keyfile":
-            return _read_keyfile(keyfile or record.params["path"])
+            configured = record.params["path"]
+            if keyfile is not None and os.path.abspath(keyfile) != os.path.abspath(configured):
+                # Never touch another path: the answer would tell a caller what exists on the server.
+                raise UnsealFailed("this store unseals only with the key file it was initialized with")
+            return _read_keyfile(configured)
         raise UnsealFailed(f"unknown seal method {record.method!r} in the store")
 
     def seal(self) -> None:

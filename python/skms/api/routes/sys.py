@@ -77,7 +77,7 @@ async def seal(request: Request[Any, Any, Any], state: State) -> s.SealStatus:
     return await seal_status(service)
 
 
-@get("/metrics", tags=["sys"], summary="Prometheus metrics", include_in_schema=True)
+@get("/metrics", tags=["sys"], summary="Prometheus metrics", media_type="text/plain")
 async def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
     service = context(request, authenticated=False)[0]
     body, content_type = render_metrics(service.sealer.sealed)
