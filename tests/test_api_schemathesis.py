@@ -8,16 +8,13 @@ the generated bodies reach the crypto code, not only the 404 path. Every 4xx
 must also be a problem+json document.
 
 ``POST /v1/sys/seal`` is left out (it would seal the server under the other
-cases; ``test_api_seal.py`` covers it). Server bugs found this way are kept as
-``xfail(strict=True)`` tests at the end, with the request that reproduces them;
-the fuzzing test leaves exactly those cases aside (``known_bug``) so that it
-keeps looking for new ones.
+cases; ``test_api_seal.py`` covers it). The server and spec bugs it found are
+pinned by the tests at the end, each with the request that reproduced it.
 """
 
 from __future__ import annotations
 
 import json
-from collections import Counter
 from typing import Any
 
 import httpx
@@ -65,7 +62,6 @@ VICTIMS = {"st-victim-aes": ("aes256-gcm", None), "st-victim-ed": ("ed25519", No
 WALLETS = ["st-wallet"]
 LIFECYCLE = {("DELETE", "/v1/keys/{name}"), ("PATCH", "/v1/keys/{name}"), ("POST", "/v1/keys/{name}/state"),
              ("POST", "/v1/keys/{name}/rotate"), ("POST", "/v1/keys/{name}/cancel-deletion")}  # fmt: skip
-KNOWN_HITS: Counter[str] = Counter()
 
 
 @pytest.fixture(scope="module")
@@ -104,28 +100,11 @@ def _items(body: Any) -> list[dict[str, Any]]:
     return [body, *items]
 
 
-def known_bug(case: Any, response: Any) -> str | None:
-    """The known bug (see the xfail tests below) that this answer shows, if any."""
-    name = case.path_parameters.get("name") if case.path_parameters else None
-    if response.status_code >= 500:
-        if name == "st-p256" and case.path.endswith("/sign") and any(i.get("prehashed") for i in _items(case.body)):
-            return "prehashed digest of the wrong size"
-        if name == "st-rsa" and case.path.rsplit("/", 1)[-1] in ("encrypt", "rewrap", "datakey"):
-            return "RSA plaintext over the OAEP limit"
-    if case.path.endswith("/hmac") and response.status_code == 200 and "results" in response.json():
-        return "batch answers of /hmac cannot validate against oneOf(HmacOut, BatchResults)"
-    return None
-
-
 @SCHEMA.parametrize()
 @settings(max_examples=MAX_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
 def test_openapi_contract(case: Any, pool: ServerProcess) -> None:
     server = pool
     response = case.call(base_url=server.url, headers={"Authorization": f"Bearer {server.token}"})
-    bug = known_bug(case, response)
-    if bug is not None:
-        KNOWN_HITS[bug] += 1
-        return
     case.validate_response(response, checks=[not_a_server_error, response_schema_conformance])
     if 400 <= response.status_code < 500 and case.path == "/v1/auth/token":
         assert "error" in json.loads(response.content)  # OAuth 2.0 errors have their own form (RFC 6749, 5.2)
@@ -138,7 +117,7 @@ def test_openapi_contract(case: Any, pool: ServerProcess) -> None:
         assert problem["status"] == response.status_code
 
 
-# -- bugs found by schemathesis (and by reading its findings), kept as failing tests -------------------------
+# -- bugs found by schemathesis (and by reading its findings), pinned now that they are fixed -------------------------
 
 
 @pytest.fixture(scope="module")
@@ -157,7 +136,6 @@ def _validator(schema: dict[str, Any]) -> Any:
     return jsonschema_rs.validator_for({**schema, "components": spec["components"]})
 
 
-@pytest.mark.xfail(strict=True, reason="BUG (spec): /hmac answers oneOf(HmacOut, BatchResults); a batch answer is both")
 def test_hmac_batch_answer_conforms_to_the_spec(api: httpx.Client) -> None:
     # POST /v1/keys/<hmac-sha256 key>/hmac {"batch": [{"input": ""}]} -> 200 {"results": [...]}, which is valid
     # under both HmacOut (every field optional, extra fields allowed) and BatchResults: oneOf fails.
@@ -168,7 +146,6 @@ def test_hmac_batch_answer_conforms_to_the_spec(api: httpx.Client) -> None:
     assert _validator(schema).is_valid(r.json())
 
 
-@pytest.mark.xfail(strict=True, reason="BUG (spec): error answers are problem+json; the spec documents another body")
 def test_error_answers_are_documented_as_problems(api: httpx.Client) -> None:
     # POST /v1/keys {} -> 400 application/problem+json {"type", "title", "status", "detail", "field"}; the spec
     # documents 400 as application/json {"detail", "extra", "status_code"} and no 401/404/409/422/503 at all.
@@ -184,17 +161,6 @@ def test_metrics_media_type_is_documented(api: httpx.Client) -> None:
     r = api.get("/metrics")
     media_type = r.headers["content-type"].split(";")[0]
     assert media_type in _documented("/metrics", "get", 200)["content"]
-
-
-def test_known_bug_cases_were_recognised_only_as_known() -> None:
-    """Reports how often the fuzzing met the known bugs (for the log; the xfail tests pin them)."""
-    for bug, hits in KNOWN_HITS.items():
-        print(f"known bug met {hits} times: {bug}")
-    assert set(KNOWN_HITS) <= {
-        "prehashed digest of the wrong size",
-        "RSA plaintext over the OAEP limit",
-        "batch answers of /hmac cannot validate against oneOf(HmacOut, BatchResults)",
-    }
 
 
 def test_pool_is_usable(api: httpx.Client, pool: ServerProcess) -> None:

@@ -13,7 +13,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 
 from skms import __version__
 from skms.api.middleware import AuthMiddleware, RequestMiddleware, configure_logging
-from skms.api.problems import EXCEPTION_HANDLERS
+from skms.api.problems import EXCEPTION_HANDLERS, document_problems
 from skms.api.routes import audit, auth, backup, misc, sys
 from skms.api.routes.access import ApiKeyController, PolicyController
 from skms.api.routes.keys import KeyController
@@ -116,7 +116,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         config.state["settings"] = settings
         return config
 
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             KeyController,
             WalletController,
@@ -154,6 +154,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ),
         debug=False,
     )
+    document_problems(app.openapi_schema)
+    return app
 
 
 def create_app_from_env() -> Litestar:

@@ -9,6 +9,7 @@ from typing import Any
 from asyncpg.exceptions import CharacterNotInRepertoireError
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
+from litestar.openapi.spec import OpenAPI, OpenAPIMediaType, OpenAPIResponse, Operation, Reference, Schema
 
 from skms import errors
 from skms.context import CURRENT
@@ -153,3 +154,39 @@ EXCEPTION_HANDLERS: dict[Any, Any] = {
     HTTPException: http_error,
     Exception: internal_error,
 }
+
+
+def document_problems(schema: OpenAPI) -> None:
+    """Makes the generated OpenAPI document say what the server answers.
+
+    Every operation's errors are ``application/problem+json`` (the framework documents its own
+    validation body instead), and an untagged union of answers is ``anyOf``: a batch answer also
+    satisfies a single-item answer whose fields are all optional, which ``oneOf`` forbids.
+    """
+    problem = OpenAPIMediaType(schema=Reference(ref="#/components/schemas/Problem"))
+    for path, path_item in (schema.paths or {}).items():
+        if path == "/v1/auth/token":  # OAuth 2.0 errors have their own form (RFC 6749, 5.2)
+            continue
+        for method in ("get", "put", "post", "delete", "patch"):
+            operation: Operation | None = getattr(path_item, method)
+            if operation is None:
+                continue
+            responses = operation.responses if operation.responses is not None else {}
+            for status, response in list(responses.items()):
+                if not isinstance(response, OpenAPIResponse) or response.content is None:
+                    continue
+                if status.startswith(("4", "5")):
+                    response.content = {PROBLEM: problem}
+                for media in response.content.values():
+                    union = media.schema
+                    if isinstance(union, Schema) and union.one_of:
+                        union.any_of, union.one_of = union.one_of, None
+            responses.setdefault(
+                "400",
+                OpenAPIResponse(description="Bad request: the problem names the field", content={PROBLEM: problem}),
+            )
+            responses["default"] = OpenAPIResponse(
+                description="An error: 401, 403, 404, 409, 413, 429, 503 (see the problem's type)",
+                content={PROBLEM: problem},
+            )
+            operation.responses = responses

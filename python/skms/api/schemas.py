@@ -83,10 +83,13 @@ class KeyList(msgspec.Struct):
 
 
 class Problem(msgspec.Struct, omit_defaults=True):
+    """An RFC 9457 problem: every error answer, and a failed item of a batch."""
+
     type: str
     title: str
     status: int
     detail: str
+    field: str | None = None
 
 
 class BatchItemResult(Out):
