@@ -86,14 +86,12 @@ def validation_error(request: Request[Any, Any, Any], exc: ValidationException) 
         problem["detail"] = "; ".join(str(m) for m in messages)
     detail = str(problem["detail"])
     named = _FIELD_IN_MESSAGE.search(detail)
-    where = _AT_PATH.search(detail)
-    prefix = where.group(1).lstrip("$.") if where else ""
+    # The framework keeps the path of a nested error as the key ("policy"), "data" for the body itself.
+    where = next((f for f in fields if f != "data"), "")
     if named:
-        problem["field"] = f"{prefix}.{named.group(1)}" if prefix else named.group(1)
-    elif prefix:
-        problem["field"] = prefix
-    elif fields and fields[0] != "data":
-        problem["field"] = fields[0]
+        problem["field"] = f"{where}.{named.group(1)}" if where else named.group(1)
+    elif where:
+        problem["field"] = where
     else:  # the body as a whole: not an object, or missing
         problem["field"] = "body"
     if detail in ("'data'", "data"):
@@ -102,7 +100,6 @@ def validation_error(request: Request[Any, Any, Any], exc: ValidationException) 
 
 
 _FIELD_IN_MESSAGE = re.compile(r"(?:unknown|missing required) field `([^`]+)`")
-_AT_PATH = re.compile(r"at `(\$[^`]*)`")
 
 
 _HTTP_TITLES = {
