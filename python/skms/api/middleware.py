@@ -2,7 +2,6 @@
 
 import json
 import logging
-import os
 import time
 from typing import Any
 
@@ -10,7 +9,7 @@ from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from skms.api.metrics import observe
-from skms.api.problems import PROBLEM, problem_of
+from skms.api.problems import PROBLEM, problem_of, request_id_from
 from skms.context import CURRENT, RequestContext
 from skms.errors import SKMSError, Unauthenticated
 
@@ -79,7 +78,7 @@ class RequestMiddleware:
             await self.app(scope, receive, send)
             return
         incoming = dict(scope.get("headers", [])).get(b"x-request-id", b"").decode("latin-1")
-        request_id = incoming if 0 < len(incoming) <= 128 and incoming.isprintable() else os.urandom(12).hex()
+        request_id = request_id_from(incoming)
         limit = scope["app"].state.settings.max_in_flight
         if RequestMiddleware.in_flight >= limit and scope["path"] not in PUBLIC:
             problem = {"type": "https://skms.dev/problems/overloaded", "title": "Overloaded", "status": 503,

@@ -12,7 +12,7 @@ from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi.spec import OpenAPI, OpenAPIMediaType, OpenAPIResponse, Operation, Reference, Schema
 
 from skms import errors
-from skms.context import CURRENT
+from skms.context import CURRENT, RequestContext
 
 log = logging.getLogger("skms.api")
 
@@ -54,11 +54,25 @@ def problem_of(exc: errors.SKMSError) -> dict[str, Any]:
     return problem
 
 
-def _respond(problem: dict[str, Any], headers: dict[str, str] | None = None) -> Response[Any]:
+def request_id_from(incoming: str) -> str:
+    """The client's X-Request-ID when it is usable, else a fresh one."""
+    return incoming if 0 < len(incoming) <= 128 and incoming.isprintable() else os.urandom(12).hex()
+
+
+def _respond(
+    problem: dict[str, Any], headers: dict[str, str] | None = None, request: Request[Any, Any, Any] | None = None
+) -> Response[Any]:
     headers = dict(headers or {})
-    request_id = CURRENT.get().request_id
-    if request_id == "-":  # answered by the router itself (404, 405): no middleware ran
-        headers["x-request-id"] = os.urandom(12).hex()
+    if CURRENT.get().request_id == "-" and request is not None:
+        # Answered by the router itself (unknown route or method): no middleware ran, so id and log it here.
+        request_id = request_id_from(request.headers.get("x-request-id", ""))
+        headers["x-request-id"] = request_id
+        token = CURRENT.set(RequestContext(request_id, request.client.host if request.client else None))
+        try:
+            fields = {"method": request.method, "route": "unmatched", "status": problem["status"], "ms": 0.0}
+            log.info("request", extra={"fields": fields})
+        finally:
+            CURRENT.reset(token)
     return Response(content=problem, status_code=problem["status"], media_type=PROBLEM, headers=headers)
 
 
@@ -124,7 +138,7 @@ def http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[
         "status": status,
         "detail": exc.detail,
     }
-    return _respond(problem, getattr(exc, "headers", None))
+    return _respond(problem, getattr(exc, "headers", None), request)
 
 
 def internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
