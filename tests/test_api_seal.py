@@ -134,13 +134,10 @@ def test_seal_and_unseal_cycle_again(server: ServerProcess, key: str) -> None:
     assert_all_workers(server, sealed=False)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: seal and unseal reach the other worker only at its next relay poll")
 def test_seal_and_unseal_take_effect_on_every_worker_at_once(server: ServerProcess, key: str) -> None:
-    # POST /v1/sys/seal (or /unseal) answers once the worker that took it is sealed (unsealed); the other worker
-    # follows at its next poll of the relay file, up to POLL_SECONDS later. Meanwhile it keeps serving key
-    # operations after a seal, and answers 503 after an unseal: 20 POST /v1/keys/<k>/encrypt over new connections
-    # right after the unseal answer gave 1-4 503s in each of three tries. Three cycles here, so that this test
-    # fails reliably (one check alone would pass whenever the other worker happens to poll first).
+    # Every worker follows the relay file before each request, so no request after the seal (unseal) answer
+    # is served unsealed (refused as sealed) by the other worker. Three cycles, because a single check would
+    # also pass whenever the other worker happened to poll first.
     for _ in range(3):
         seal(server)
         assert_all_workers(server, sealed=True, wait=0)

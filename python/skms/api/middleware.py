@@ -79,7 +79,11 @@ class RequestMiddleware:
             return
         incoming = dict(scope.get("headers", [])).get(b"x-request-id", b"").decode("latin-1")
         request_id = request_id_from(incoming)
-        limit = scope["app"].state.settings.max_in_flight
+        state = scope["app"].state
+        relay = state.get("unseal_relay")
+        if relay is not None:
+            relay.check()  # a seal or unseal on another worker holds for this request already
+        limit = state.settings.max_in_flight
         if RequestMiddleware.in_flight >= limit and scope["path"] not in PUBLIC:
             problem = {"type": "https://skms.dev/problems/overloaded", "title": "Overloaded", "status": 503,
                        "detail": "the server is at capacity; retry shortly"}  # fmt: skip

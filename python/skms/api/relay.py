@@ -4,7 +4,7 @@ Every worker holds the root key in its own memory, but an unseal request
 reaches one worker. The parent process gives all workers a random relay key
 (``SKMS_RELAY_KEY``, inherited, never stored); the worker that unseals writes the
 root keys wrapped under it to a 0600 file in the runtime directory, and the
-others pick them up within half a second. Sealing writes a "sealed" state the
+others pick them up before their next request (and within half a second when idle). Sealing writes a "sealed" state the
 same way, and the other workers seal too.
 """
 
@@ -27,7 +27,7 @@ class UnsealRelay:
         self._path = path
         self._key = AESGCM(key)
         self._task: asyncio.Task[None] | None = None
-        self._seen: int | None = None
+        self._seen: tuple[int, int] | None = None
 
     @classmethod
     def from_environment(cls, service: KeyService) -> "UnsealRelay | None":
@@ -61,28 +61,35 @@ class UnsealRelay:
         with os.fdopen(fd, "wb") as f:
             f.write(blob)
         os.replace(tmp, self._path)
-        self._seen = os.stat(self._path).st_mtime_ns
+        stat = os.stat(self._path)
+        self._seen = (stat.st_ino, stat.st_mtime_ns)
 
     async def _poll(self) -> None:
-        sealer = self._service.sealer
         while True:
             await asyncio.sleep(POLL_SECONDS)
-            try:
-                mtime = os.stat(self._path).st_mtime_ns
-            except FileNotFoundError:
-                continue
-            if mtime == self._seen:
-                continue
-            with open(self._path, "rb") as f:
-                blob = f.read()
-            self._seen = mtime
-            try:
-                payload = json.loads(self._key.decrypt(blob[:12], blob[12:], b"skms-relay"))
-            except (InvalidTag, ValueError):
-                continue  # another server's file (another relay key), or a partial write
-            if payload.get("state") == "sealed":
-                if not sealer.sealed:
-                    sealer.seal()
-            elif sealer.sealed:
-                sealer._roots = {int(k): SecretBytes(bytes.fromhex(v)) for k, v in payload["roots"].items()}
-                sealer._root_id = int(payload["current"])
+            self.check()
+
+    def check(self) -> None:
+        """Follows the relay file if it changed: run before every request, so a seal or unseal on any
+        worker holds for the next request on every worker (a stat when nothing changed)."""
+        try:
+            stat = os.stat(self._path)
+        except FileNotFoundError:
+            return
+        version = (stat.st_ino, stat.st_mtime_ns)  # each write replaces the file: a new inode
+        if version == self._seen:
+            return
+        with open(self._path, "rb") as f:
+            blob = f.read()
+        self._seen = version
+        try:
+            payload = json.loads(self._key.decrypt(blob[:12], blob[12:], b"skms-relay"))
+        except (InvalidTag, ValueError):
+            return  # another server's file (another relay key), or a partial write
+        sealer = self._service.sealer
+        if payload.get("state") == "sealed":
+            if not sealer.sealed:
+                sealer.seal()
+        elif sealer.sealed:
+            sealer._roots = {int(k): SecretBytes(bytes.fromhex(v)) for k, v in payload["roots"].items()}
+            sealer._root_id = int(payload["current"])
