@@ -17,7 +17,6 @@ token on purpose).
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import contextlib
 import json
@@ -28,12 +27,11 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 import types
 import typing
 import warnings
-from collections.abc import Callable, Coroutine, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,6 +42,7 @@ import httpx
 import pytest
 
 from conftest import require_service
+from keys_support import run_in_thread
 
 REPO = Path(__file__).resolve().parent.parent
 SPEC = REPO / "api" / "openapi.json"
@@ -115,25 +114,6 @@ def assert_problem(
 # -- PostgreSQL ------------------------------------------------------------------------------
 
 
-def run_async(make: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
-    """Runs a coroutine on a private event loop in a thread (safe from sync fixtures)."""
-    out: list[Any] = []
-    errors: list[BaseException] = []
-
-    def target() -> None:
-        try:
-            out.append(asyncio.run(make()))
-        except BaseException as e:
-            errors.append(e)
-
-    thread = threading.Thread(target=target)
-    thread.start()
-    thread.join()
-    if errors:
-        raise errors[0]
-    return out[0]
-
-
 def with_database(dsn: str, database: str) -> str:
     parts = urlsplit(dsn)
     return urlunsplit((parts.scheme, parts.netloc, f"/{database}", parts.query, ""))
@@ -147,7 +127,7 @@ def _pg_admin(dsn: str, statement: str) -> None:
         finally:
             await conn.close()
 
-    run_async(run)
+    run_in_thread(run)
 
 
 @contextlib.contextmanager
