@@ -102,6 +102,7 @@ class _OpenSslAead(_Aead):
     def __init__(self, material: SecretBytes) -> None:
         super().__init__(material)
         self._aead = self.cipher(material.expose_secret())
+        self._decrypt = self._aead.decrypt
 
     def encrypt(self, plaintext: bytes, associated_data: bytes = b"") -> bytes:
         self._count()
@@ -112,12 +113,13 @@ class _OpenSslAead(_Aead):
             raise _types_error() from None
 
     def decrypt(self, ciphertext: bytes, associated_data: bytes = b"") -> bytes:
-        # The checks of _split, inlined: this is the hot path.
+        # The hot path: no check before the call; a short input fails inside it (too short a nonce, or
+        # no room for the tag) and is named afterwards.
         try:
+            return self._decrypt(ciphertext[:12], ciphertext[12:], associated_data)
+        except (InvalidTag, ValueError):
             if len(ciphertext) < 28:
-                raise self._short(ciphertext)
-            return self._aead.decrypt(ciphertext[:12], ciphertext[12:], associated_data)
-        except InvalidTag:
+                raise self._short(ciphertext) from None
             raise IntegrityError(
                 f"{self.algorithm} decryption failed: wrong key, altered ciphertext or associated data"
             ) from None
