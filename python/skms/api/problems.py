@@ -15,6 +15,7 @@ from skms import errors
 from skms.context import CURRENT, RequestContext
 
 log = logging.getLogger("skms.api")
+access_log = logging.getLogger("skms.access")
 
 PROBLEM = "application/problem+json"
 TYPE_BASE = "https://skms.dev/problems/"
@@ -70,7 +71,7 @@ def _respond(
         token = CURRENT.set(RequestContext(request_id, request.client.host if request.client else None))
         try:
             fields = {"method": request.method, "route": "unmatched", "status": problem["status"], "ms": 0.0}
-            log.info("request", extra={"fields": fields})
+            access_log.info("request", extra={"fields": fields})
         finally:
             CURRENT.reset(token)
     return Response(content=problem, status_code=problem["status"], media_type=PROBLEM, headers=headers)
