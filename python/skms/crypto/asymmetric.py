@@ -32,18 +32,12 @@ from skms.crypto.keys import (
     b64url,
     expect_jwk,
     jwk_field,
+    require_bytes,
     secret_bytes,
     typed,
 )
 from skms.crypto.random import random_bytes
-from skms.errors import IntegrityError, InvalidFormat, InvalidInput, InvalidKey, InvalidType
-
-
-def _bytes(value: object, what: str) -> bytes:
-    if not isinstance(value, bytes):
-        raise InvalidType(f"{what} must be bytes, got {type(value).__name__}")
-    return value
-
+from skms.errors import IntegrityError, InvalidFormat, InvalidInput, InvalidKey
 
 # --- Ed25519 -------------------------------------------------------------------------
 
@@ -75,7 +69,7 @@ class Ed25519PublicKey(VerifyingKey):
     @classmethod
     def load(cls, data: Any, format: str = "raw") -> "Ed25519PublicKey":
         if format == "raw":
-            return cls(_bytes(data, "public key"))
+            return cls(require_bytes(data, "public key"))
         if format in _pkcs.PUBLIC_FORMATS:
             key = _pkcs.load_public(data, format, _ced25519.Ed25519PublicKey, cls.algorithm)
             return cls(key.public_bytes_raw())
@@ -195,7 +189,7 @@ class Secp256k1PublicKey(VerifyingKey):
 
 def _load_secp256k1_public(data: Any, format: str, algorithm: str) -> bytes:
     if format == "raw":
-        return _bytes(data, "public key")
+        return require_bytes(data, "public key")
     if format in _pkcs.PUBLIC_FORMATS:
         loaded: ec.EllipticCurvePublicKey = _pkcs.load_public(data, format, ec.EllipticCurvePublicKey, algorithm)
         if not isinstance(loaded.curve, ec.SECP256K1):
@@ -384,7 +378,7 @@ class _NistEcPublicKey(VerifyingKey):
     def load(cls, data: Any, format: str = "raw") -> "_NistEcPublicKey":
         if format == "raw":
             try:
-                return cls(ec.EllipticCurvePublicKey.from_encoded_point(cls.curve, _bytes(data, "public key")))
+                return cls(ec.EllipticCurvePublicKey.from_encoded_point(cls.curve, require_bytes(data, "public key")))
             except ValueError:
                 raise InvalidKey(f"not a {cls.crv} point (X9.62 encoding)") from None
         if format in _pkcs.PUBLIC_FORMATS:
@@ -664,7 +658,7 @@ class X25519PublicKey(AgreementPublicKey):
     @classmethod
     def load(cls, data: Any, format: str = "raw") -> "X25519PublicKey":
         if format == "raw":
-            return cls(_bytes(data, "public key"))
+            return cls(require_bytes(data, "public key"))
         if format in _pkcs.PUBLIC_FORMATS:
             return cls(_pkcs.load_public(data, format, x25519.X25519PublicKey, cls.algorithm).public_bytes_raw())
         if format == "jwk":
@@ -690,7 +684,7 @@ class X25519Key(AgreementPrivateKey):
         if isinstance(peer, X25519PublicKey):
             peer_key = peer._key
         else:
-            raw = peer.export("raw") if isinstance(peer, PublicKey) else _bytes(peer, "peer public key")
+            raw = peer.export("raw") if isinstance(peer, PublicKey) else require_bytes(peer, "peer public key")
             if not isinstance(raw, bytes) or len(raw) != 32:
                 raise InvalidKey("X25519 peer public key must be 32 bytes")
             peer_key = x25519.X25519PublicKey.from_public_bytes(raw)

@@ -20,20 +20,23 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric import mlkem, x25519
 
 from skms._native import SecretBytes, ed25519
-from skms.crypto.keys import Exported, KemPrivateKey, KemPublicKey, SigningKey, VerifyingKey, secret_bytes, typed
+from skms.crypto.keys import (
+    Exported,
+    KemPrivateKey,
+    KemPublicKey,
+    SigningKey,
+    VerifyingKey,
+    require_bytes,
+    secret_bytes,
+    typed,
+)
 from skms.crypto.pq import MlDsa65Key, MlDsa65PublicKey
 from skms.crypto.random import random_bytes
-from skms.errors import IntegrityError, InvalidFormat, InvalidKey, InvalidSignature, InvalidType
+from skms.errors import IntegrityError, InvalidFormat, InvalidKey, InvalidSignature
 
 _SIG_LABEL = b"SKMS-HYBRID-SIGNATURE-v1 ed25519+ml-dsa-65\x00"
 _ED_PUBLIC, _ED_SIG = 32, 64
 _MLDSA65_PUBLIC, _MLDSA65_SIG = 1952, 3309
-
-
-def _bytes(value: object, what: str) -> bytes:
-    if not isinstance(value, bytes):
-        raise InvalidType(f"{what} must be bytes, got {type(value).__name__}")
-    return value
 
 
 def _raw_only(algorithm: str, format: str) -> None:
@@ -58,13 +61,13 @@ class Ed25519MlDsa65PublicKey(VerifyingKey):
 
     @typed
     def verify(self, message: bytes, signature: bytes) -> bool:
-        signature = _bytes(signature, "signature")
+        signature = require_bytes(signature, "signature")
         if len(signature) != _ED_SIG + _MLDSA65_SIG:
             raise InvalidSignature(
                 f"{self.algorithm} signature must be {_ED_SIG + _MLDSA65_SIG} bytes "
                 f"(Ed25519 {_ED_SIG} then ML-DSA-65 {_MLDSA65_SIG}), got {len(signature)}"
             )
-        bound = self._prefix + _bytes(message, "message")
+        bound = self._prefix + require_bytes(message, "message")
         classical = ed25519.verify(self._ed, bound, signature[:_ED_SIG])
         post_quantum = self._mldsa.verify(bound, signature[_ED_SIG:])
         return classical and post_quantum
@@ -78,7 +81,7 @@ class Ed25519MlDsa65PublicKey(VerifyingKey):
     @classmethod
     def load(cls, data: Any, format: str = "raw") -> "Ed25519MlDsa65PublicKey":
         _raw_only(cls.algorithm, format)
-        return cls(_bytes(data, "public key"))
+        return cls(require_bytes(data, "public key"))
 
 
 class Ed25519MlDsa65Key(SigningKey):
@@ -102,7 +105,7 @@ class Ed25519MlDsa65Key(SigningKey):
 
     @typed
     def sign(self, message: bytes) -> bytes:
-        bound = self._public._prefix + _bytes(message, "message")
+        bound = self._public._prefix + require_bytes(message, "message")
         return ed25519.sign(self._ed, bound) + self._mldsa.sign(bound)
 
     def public_key(self) -> Ed25519MlDsa65PublicKey:
@@ -166,7 +169,7 @@ class XWingPublicKey(KemPublicKey):
     @classmethod
     def load(cls, data: Any, format: str = "raw") -> "XWingPublicKey":
         _raw_only(cls.algorithm, format)
-        return cls(_bytes(data, "public key"))
+        return cls(require_bytes(data, "public key"))
 
 
 class XWingKey(KemPrivateKey):
@@ -190,7 +193,7 @@ class XWingKey(KemPrivateKey):
 
     @typed
     def decapsulate(self, ciphertext: bytes) -> SecretBytes:
-        ct = _bytes(ciphertext, "ciphertext")
+        ct = require_bytes(ciphertext, "ciphertext")
         if len(ct) != _CT_M + _X:
             raise IntegrityError(f"X-Wing ciphertext must be {_CT_M + _X} bytes, got {len(ct)}")
         ss_m = self._mlkem.decapsulate(ct[:_CT_M])

@@ -12,6 +12,7 @@ from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from skms._native import SecretBytes
+from skms.crypto.keys import require_bytes
 from skms.errors import InvalidInput, InvalidType, UnknownAlgorithm
 
 _HASHES: dict[str, type[hashes.HashAlgorithm]] = {
@@ -56,8 +57,7 @@ def _check_length(length: int) -> None:
 
 
 def _check_salt(salt: bytes) -> None:
-    if not isinstance(salt, bytes):
-        raise InvalidType(f"salt must be bytes, got {type(salt).__name__}")
+    require_bytes(salt, "salt")
     if len(salt) < MIN_SALT:
         raise InvalidInput(f"salt must be at least {MIN_SALT} bytes, got {len(salt)}")
 

@@ -179,6 +179,12 @@ def expect_jwk(jwk: object, **members: str) -> Jwk:
     return jwk
 
 
+def require_bytes(value: object, what: str) -> bytes:
+    if not isinstance(value, bytes):
+        raise InvalidType(f"{what} must be bytes, got {type(value).__name__}")
+    return value
+
+
 def secret_bytes(value: bytes | SecretBytes, what: str) -> SecretBytes:
     if isinstance(value, SecretBytes):
         return value

@@ -3,6 +3,7 @@
 from cryptography.hazmat.primitives import keywrap
 
 from skms._native import SecretBytes
+from skms.crypto.keys import require_bytes
 from skms.errors import IntegrityError, InvalidInput, InvalidType
 
 
@@ -38,8 +39,7 @@ def wrap_key(wrapping_key: bytes | SecretBytes, key: bytes | SecretBytes, paddin
 def unwrap_key(wrapping_key: bytes | SecretBytes, wrapped: bytes, padding: bool = False) -> SecretBytes:
     """Unwraps; a wrong key or any changed byte raises :class:`IntegrityError`."""
     kek = _kek(wrapping_key)
-    if not isinstance(wrapped, bytes):
-        raise InvalidType(f"the wrapped key must be bytes, got {type(wrapped).__name__}")
+    require_bytes(wrapped, "the wrapped key")
     try:
         if padding:
             return SecretBytes(keywrap.aes_key_unwrap_with_padding(kek, wrapped))

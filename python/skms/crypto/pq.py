@@ -21,18 +21,12 @@ from skms.crypto.keys import (
     b64url,
     expect_jwk,
     jwk_field,
+    require_bytes,
     secret_bytes,
     typed,
 )
 from skms.crypto.random import random_bytes
-from skms.errors import IntegrityError, InvalidFormat, InvalidKey, InvalidType
-
-
-def _bytes(value: object, what: str) -> bytes:
-    if not isinstance(value, bytes):
-        raise InvalidType(f"{what} must be bytes, got {type(value).__name__}")
-    return value
-
+from skms.errors import IntegrityError, InvalidFormat, InvalidKey
 
 # --- ML-DSA --------------------------------------------------------------------------
 
@@ -66,7 +60,7 @@ class _MlDsaPublicKey(VerifyingKey):
     def load(cls, data: Any, format: str = "raw") -> "_MlDsaPublicKey":
         if format == "raw":
             try:
-                return cls(cls.impl.from_public_bytes(_bytes(data, "public key")))
+                return cls(cls.impl.from_public_bytes(require_bytes(data, "public key")))
             except ValueError as e:
                 raise InvalidKey(f"not a {cls.algorithm} public key: {e}") from None
         if format in _pkcs.PUBLIC_FORMATS:
@@ -186,7 +180,7 @@ class _MlKemPublicKey(KemPublicKey):
     def load(cls, data: Any, format: str = "raw") -> "_MlKemPublicKey":
         if format == "raw":
             try:
-                return cls(cls.impl.from_public_bytes(_bytes(data, "public key")))
+                return cls(cls.impl.from_public_bytes(require_bytes(data, "public key")))
             except ValueError as e:
                 raise InvalidKey(f"not a {cls.algorithm} public key: {e}") from None
         if format in _pkcs.PUBLIC_FORMATS:
@@ -272,7 +266,7 @@ class _FalconPublicKey(VerifyingKey):
         from skms.crypto import falcon
 
         self._falcon = falcon
-        self._raw = _bytes(raw, "public key")
+        self._raw = require_bytes(raw, "public key")
         # FN-DSA encoded verifying keys: header 0x00 + log2(n), then 14-bit coefficients.
         expected = {"falcon-512": (897, 0x09), "falcon-1024": (1793, 0x0A)}[self.algorithm]
         if len(self._raw) != expected[0] or self._raw[0] != expected[1]:

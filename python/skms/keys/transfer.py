@@ -49,13 +49,12 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from skms._native import SecretBytes
 from skms.crypto import kdf, keywrap, registry
-from skms.crypto.keys import KemPublicKey
+from skms.crypto.keys import KemPublicKey, require_bytes
 from skms.errors import (
     Conflict,
     IntegrityError,
     InvalidInput,
     InvalidKey,
-    InvalidType,
     NotFound,
     PolicyViolation,
     UnsupportedOperation,
@@ -136,8 +135,7 @@ def _rsa_recipient(public_key: bytes) -> rsa.RSAPublicKey:
 def wrap_material(algorithm: str, public_key: bytes, material: bytes | SecretBytes) -> bytes:
     """Wraps key material for ``public_key`` (the client side of an import, and export)."""
     wrapping_type = _wrapping_type(algorithm)
-    if not isinstance(public_key, bytes):
-        raise InvalidType(f"the wrapping public key must be bytes, got {type(public_key).__name__}")
+    require_bytes(public_key, "the wrapping public key")
     plain = _plain(material)
     if not plain:
         raise InvalidInput("the key material is empty")
@@ -288,8 +286,7 @@ async def import_key(
             raise InvalidInput(f"a {type} key cannot have purpose {purpose!r}")
     check_labels(labels)
     KeyPolicy.from_dict(policy)
-    if not isinstance(wrapped_material, bytes):
-        raise InvalidType(f"wrapped material must be bytes, got {wrapped_material.__class__.__name__}")
+    require_bytes(wrapped_material, "wrapped material")
     if not isinstance(import_token, str) or not import_token:
         raise InvalidInput("the import token is a non-empty string")
     service.sealer.root()
