@@ -12,7 +12,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 
 from skms import __version__
-from skms.api.middleware import AuthMiddleware, RequestMiddleware, configure_logging
+from skms.api.middleware import AuthMiddleware, NoAuthMiddleware, RequestMiddleware, configure_logging
 from skms.api.problems import EXCEPTION_HANDLERS, document_problems
 from skms.api.routes import audit, auth, backup, misc, sys
 from skms.api.routes.access import ApiKeyController, PolicyController
@@ -27,6 +27,7 @@ from skms.authz.guard import SecurityGuard
 from skms.authz.ratelimit import MemoryRateLimiter, RedisRateLimiter
 from skms.crypto.registry import CryptoPolicy
 from skms.keys import KeyService
+from skms.keys.service import Guard
 
 log = logging.getLogger("skms.server")
 
@@ -68,7 +69,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
         audit_log = AuditLog(service)
         await audit_log.start()
         app.state.audit = audit_log
-        guard = SecurityGuard(service, authorizer, audit=audit_log, limiter=limiter)
+        guard: Guard = SecurityGuard(service, authorizer, audit=audit_log, limiter=limiter)
+        if settings.insecure_no_security:
+            log.warning("insecure_no_security: authentication, authorization, rate limits and audit are OFF")
+            guard = Guard()  # allow-all, records nothing
         service.guard = guard
         app.state.access = AccessService(api_keys, authorizer, guard)
         tokens = TokenIssuer(service, api_keys, settings.token_issuer)
@@ -138,7 +142,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             sys.seal,
             sys.metrics,
         ],
-        middleware=[RequestMiddleware, AuthMiddleware],
+        middleware=[RequestMiddleware, NoAuthMiddleware if settings.insecure_no_security else AuthMiddleware],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=[lifespan],
         on_app_init=[on_app_init],

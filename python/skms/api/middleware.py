@@ -10,10 +10,14 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from skms.api.metrics import observe
 from skms.api.problems import PROBLEM, problem_of, request_id_from
+from skms.auth import Principal
 from skms.context import CURRENT, RequestContext
 from skms.errors import SKMSError, Unauthenticated
 
 log = logging.getLogger("skms.access")
+
+#: Who every request is when the security layer is off (Settings.insecure_no_security).
+INSECURE_PRINCIPAL = Principal("insecure-no-security", "default", ("admin",), kind="none")
 
 #: Routes that answer without credentials.
 PUBLIC = frozenset({"/v1/sys/health", "/v1/sys/ready", "/v1/sys/seal-status", "/v1/sys/unseal", "/v1/sys/init",
@@ -162,6 +166,18 @@ class AuthMiddleware:
         except SKMSError as e:
             await _send_problem(send, problem_of(e))
             return
+        await self.app(scope, receive, send)
+
+
+class NoAuthMiddleware:
+    """``insecure_no_security`` (benchmarking on loopback): every request is :data:`INSECURE_PRINCIPAL`."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == ScopeType.HTTP:
+            scope["user"] = INSECURE_PRINCIPAL
         await self.app(scope, receive, send)
 
 

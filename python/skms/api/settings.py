@@ -10,6 +10,9 @@ import msgspec
 
 from skms.errors import InvalidInput
 
+#: Hosts that only this machine can reach.
+LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
+
 
 class IssuerSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """A trusted JWT issuer."""
@@ -58,6 +61,9 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     jwt_issuers: list[IssuerSettings] = []
     #: The ``iss`` of the tokens this server issues at /v1/auth/token.
     token_issuer: str = "skms"
+    #: Benchmarking only: no authentication, authorization, rate limit or audit record; every
+    #: request acts as an admin of tenant ``default``. Refused unless listening on loopback.
+    insecure_no_security: bool = False
 
     def __post_init__(self) -> None:
         host, sep, port = self.listen.rpartition(":")
@@ -69,6 +75,11 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
             raise InvalidInput("tls_cert and tls_key go together")
         if self.max_body_bytes < 1024:
             raise InvalidInput("max_body_bytes must be at least 1024")
+        if self.insecure_no_security and self.host not in LOOPBACK:
+            raise InvalidInput(
+                f"insecure_no_security serves every request unauthenticated: it is refused unless listen is a "
+                f"loopback address ({', '.join(sorted(LOOPBACK))}), got {self.listen!r}"
+            )
         if self.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
             raise InvalidInput(f"log_level must be DEBUG, INFO, WARNING or ERROR, got {self.log_level!r}")
 

@@ -97,6 +97,9 @@ class AuditLog:
         self._mac_key: bytes | None = None
         self._mac_version = 0
         self._input_key: bytes | None = None
+        # Keyed HMAC states: copying one costs half of hmac.digest's per-call key setup.
+        self._input_hmac: Any = None
+        self._chain_hmac: Any = None
         self._signer: tuple[Ed25519Key, int] | None = None
         # The chain: committed state only.
         self._new_chain()
@@ -155,7 +158,7 @@ class AuditLog:
             self._service.sealer.on_seal.remove(self._forget)
 
     def _forget(self) -> None:
-        self._mac_key = self._input_key = None
+        self._mac_key = self._input_key = self._input_hmac = self._chain_hmac = None
         self._signer = None
 
     # -- keys -----------------------------------------------------------------------------------
@@ -182,7 +185,9 @@ class AuditLog:
             version, material = await self._material(MAC_KEY, "hmac-sha256")
             key = material.expose_secret()
             self._input_key = hmac.digest(key, _INPUT_HASH_LABEL, "sha256")
+            self._input_hmac = hmac.new(self._input_key, digestmod=hashlib.sha256)
             self._mac_key, self._mac_version = key, version
+            self._chain_hmac = hmac.new(key, digestmod=hashlib.sha256)
         if self._signer is None:
             version, material = await self._material(CHECKPOINT_KEY, "ed25519")
             self._signer = (Ed25519Key(material), version)
@@ -224,11 +229,12 @@ class AuditLog:
         HMAC-SHA256 under a key derived from the audit MAC key, base64url without padding:
         equal inputs give equal hashes, and nobody without the unsealed store can test guesses.
         """
-        key = self._input_key
-        if key is None:
+        state = self._input_hmac
+        if state is None:
             raise AuditUnavailable("the audit keys are not loaded (the store is sealed, or the log is not started)")
-        data = value.encode() if isinstance(value, str) else value
-        return base64.urlsafe_b64encode(hmac.digest(key, data, "sha256")).rstrip(b"=").decode()
+        mac = state.copy()
+        mac.update(value.encode() if isinstance(value, str) else value)
+        return base64.urlsafe_b64encode(mac.digest()).rstrip(b"=").decode()
 
     # -- writing --------------------------------------------------------------------------------
 
@@ -294,15 +300,17 @@ class AuditLog:
         try:
             if self._mac_key is None or self._signer is None:
                 await self._keys()
-            key, version, chain_id = self._mac_key, self._mac_version, self._chain_id
-            assert key is not None
+            keyed, version, chain_id = self._chain_hmac, self._mac_version, self._chain_id
+            assert keyed is not None
             h, m, seq = self._hash, self._mac, self._seq
-            sha256, digest = hashlib.sha256, hmac.digest
+            sha256 = hashlib.sha256
             rows: list[AuditRow] = []
             for text, data, fields, _ in batch:
                 seq += 1
                 h = sha256(h + data).digest()
-                m = digest(key, m + data, "sha256")
+                mac = keyed.copy()
+                mac.update(m + data)
+                m = mac.digest()
                 rows.append(AuditRow(chain_id, seq, *fields, text, h, m, version))
             await self._store.append_audit(rows)
         except BaseException as e:

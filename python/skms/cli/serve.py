@@ -39,7 +39,19 @@ async def _prepare_dev(settings: Settings, keyfile: str, token_file: Path) -> st
 @click.option("--data-dir", type=click.Path(file_okay=False), help="Directory for the dev store, key file and token.")
 @click.option("--workers", type=int, help="Worker processes (0 = one per core).")
 @click.option("--config", type=click.Path(dir_okay=False), help="TOML configuration file.")
-def serve(dev: bool, listen: str | None, data_dir: str | None, workers: int | None, config: str | None) -> None:
+@click.option(
+    "--insecure-no-security",
+    is_flag=True,
+    help="With --dev on loopback, for benchmarks only: no authentication, authorization, rate limit or audit.",
+)
+def serve(
+    dev: bool,
+    listen: str | None,
+    data_dir: str | None,
+    workers: int | None,
+    config: str | None,
+    insecure_no_security: bool,
+) -> None:
     """Run the SKMS server."""
     from granian import Granian
     from granian.constants import Interfaces
@@ -51,6 +63,10 @@ def serve(dev: bool, listen: str | None, data_dir: str | None, workers: int | No
         env["SKMS_WORKERS"] = str(workers)
     if data_dir:
         env["SKMS_DATA_DIR"] = data_dir
+    if insecure_no_security:
+        if not dev:
+            raise click.ClickException("--insecure-no-security is for benchmarks and needs --dev")
+        env["SKMS_INSECURE_NO_SECURITY"] = "true"
     settings = load_settings(env, config)
     _check_port_free(settings.host, settings.port)
     directory = Path(settings.data_dir).resolve()
@@ -66,6 +82,8 @@ def serve(dev: bool, listen: str | None, data_dir: str | None, workers: int | No
         settings = load_settings(env, config)
         err.print("[bold yellow]WARNING[/]: development mode — the store unseals with a key file on disk.")
         token = asyncio.run(_prepare_dev(settings, str(keyfile), directory / "admin-token"))
+    if settings.insecure_no_security:
+        err.print("[bold red]WARNING[/]: security OFF — no authentication, authorization, rate limit or audit.")
     runtime = directory / "run"
     runtime.mkdir(parents=True, exist_ok=True, mode=0o700)
     # Shared by this server's workers only (see skms.api.relay): never written to disk.

@@ -8,11 +8,14 @@ concurrent callers share one fsync and each is acknowledged only after it.
 
 import asyncio
 import contextlib
+import fcntl
+import os
 import queue
 import sqlite3
 import threading
 import time
 from collections.abc import Callable, Sequence
+from itertools import chain
 from typing import Any, TypeVar
 
 from skms.errors import Conflict, NotFound, StorageError
@@ -49,6 +52,8 @@ Job = tuple[Callable[[sqlite3.Connection], Any], "asyncio.Future[Any]", asyncio.
 
 #: Writes committed together at most.
 GROUP_COMMIT_MAX = 512
+#: Audit rows per INSERT statement (12 parameters each, under SQLite's 32,766).
+AUDIT_ROWS_PER_INSERT = 500
 
 
 class SqliteStore(KeyStore):
@@ -58,6 +63,7 @@ class SqliteStore(KeyStore):
         self._migrate_to = migrate_to or migrations.LATEST
         self._jobs: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
+        self._write_lock: int | None = None
 
     # -- the worker -------------------------------------------------------------
 
@@ -84,6 +90,9 @@ class SqliteStore(KeyStore):
             job = self._jobs.get()
             if job is None:
                 conn.close()
+                if self._write_lock is not None:
+                    os.close(self._write_lock)
+                    self._write_lock = None
                 return
             if not job[3]:
                 self._finish([job], [self._call(conn, job)])
@@ -108,12 +117,31 @@ class SqliteStore(KeyStore):
             return False, e
 
     def _commit_group(self, conn: sqlite3.Connection, batch: list[Job]) -> list[tuple[bool, Any]]:
+        if self._write_lock is None:
+            return self._transaction(conn, batch)
+        # Writers of the same file (a server's workers) queue on this lock, which hands over
+        # as soon as it is released; SQLite's own busy handler polls in steps of 1 to 100 ms.
+        fcntl.flock(self._write_lock, fcntl.LOCK_EX)
+        try:
+            return self._transaction(conn, batch)
+        finally:
+            fcntl.flock(self._write_lock, fcntl.LOCK_UN)
+
+    @classmethod
+    def _transaction(cls, conn: sqlite3.Connection, batch: list[Job]) -> list[tuple[bool, Any]]:
+        # Every statement releases and retakes the GIL, and retaking it from a busy event loop
+        # can wait a whole switch interval: a lone job (the audit writer's usual case) runs
+        # without a savepoint, its failure rolling back the transaction it alone is in.
         results: list[tuple[bool, Any]] = []
         try:
             conn.execute("BEGIN IMMEDIATE")
+            if len(batch) == 1:
+                ok, value = cls._call(conn, batch[0])
+                conn.execute("COMMIT" if ok else "ROLLBACK")
+                return [(ok, value)]
             for job in batch:
                 conn.execute("SAVEPOINT job")
-                ok, value = self._call(conn, job)
+                ok, value = cls._call(conn, job)
                 if not ok:
                     conn.execute("ROLLBACK TO job")
                 conn.execute("RELEASE job")
@@ -146,6 +174,8 @@ class SqliteStore(KeyStore):
             conn = await asyncio.to_thread(self._connect)
         except sqlite3.Error as e:
             raise StorageError(f"cannot open SQLite store {self.path}: {e}") from None
+        if self.path != ":memory:":
+            self._write_lock = os.open(f"{self.path}-writelock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         self._thread = threading.Thread(target=self._worker, args=(conn,), name="skms-sqlite", daemon=True)
         self._thread.start()
         await self._run(self._migrate, write=False)
@@ -525,8 +555,13 @@ class SqliteStore(KeyStore):
 
     async def append_audit(self, rows: Sequence[AuditRow]) -> None:
         def write(c: sqlite3.Connection) -> None:
+            # One multi-row INSERT per chunk rather than executemany's one step (and one GIL
+            # round trip) per row.
             try:
-                c.executemany(f"INSERT INTO audit_records ({AUDIT_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+                for start in range(0, len(rows), AUDIT_ROWS_PER_INSERT):
+                    chunk = rows[start : start + AUDIT_ROWS_PER_INSERT]
+                    values = ",".join(["(?,?,?,?,?,?,?,?,?,?,?,?)"] * len(chunk))
+                    c.execute(f"INSERT INTO audit_records ({AUDIT_COLUMNS}) VALUES {values}", list(chain(*chunk)))
             except sqlite3.Error as e:
                 raise StorageError(f"cannot write audit records: {e}") from None
 

@@ -4,7 +4,7 @@ from typing import Any
 
 import msgspec
 from litestar import Request, get
-from litestar.params import Parameter
+from litestar.params import Parameter, QueryParameter
 
 from skms.api.deps import context
 from skms.audit import AuditLog, AuditRecord
@@ -18,7 +18,7 @@ def _audit(request: Request[Any, Any, Any]) -> AuditLog:
 @get("/v1/audit", tags=["audit"], summary="Audit records of the caller's tenant, oldest first")
 async def list_audit(
     request: Request[Any, Any, Any],
-    principal_filter: str | None = Parameter(default=None, query="principal"),
+    principal_filter: str | None = QueryParameter(default=None, name="principal"),
     action: str | None = None,
     resource: str | None = None,
     result: str | None = None,

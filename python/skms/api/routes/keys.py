@@ -6,7 +6,7 @@ from typing import Any, TypeVar
 import msgspec
 from litestar import Controller, Request, delete, get, patch, post
 from litestar.datastructures import State
-from litestar.params import JSONBody, Parameter
+from litestar.params import JSONBody, Parameter, QueryParameter
 
 from skms.api import schemas as s
 from skms.api.deps import check_batch, context
@@ -74,7 +74,7 @@ class KeyController(Controller):
         limit: int = Parameter(default=100, ge=1, le=1000),
         cursor: str | None = None,
         type: str | None = None,
-        key_state: str | None = Parameter(default=None, query="state"),
+        key_state: str | None = QueryParameter(default=None, name="state"),
         prefix: str | None = None,
         label: list[str] | None = Parameter(default=None, description="key:value, repeatable"),
     ) -> s.KeyList:
