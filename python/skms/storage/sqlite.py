@@ -48,7 +48,9 @@ from skms.storage.base import (
 )
 
 T = TypeVar("T")
-Job = tuple[Callable[[sqlite3.Connection], Any], "asyncio.Future[Any]", asyncio.AbstractEventLoop, bool]
+#: (work, its future, its loop, its kind: READ, WRITE or STATEMENT)
+Job = tuple[Callable[[sqlite3.Connection], Any], "asyncio.Future[Any]", asyncio.AbstractEventLoop, int]
+READ, WRITE, STATEMENT = 0, 1, 2  # STATEMENT: a write of one statement, atomic on its own
 
 #: Writes committed together at most.
 GROUP_COMMIT_MAX = 512
@@ -94,7 +96,7 @@ class SqliteStore(KeyStore):
                     os.close(self._write_lock)
                     self._write_lock = None
                 return
-            if not job[3]:
+            if job[3] == READ:
                 self._finish([job], [self._call(conn, job)])
                 continue
             batch = [job]
@@ -131,7 +133,9 @@ class SqliteStore(KeyStore):
     def _transaction(cls, conn: sqlite3.Connection, batch: list[Job]) -> list[tuple[bool, Any]]:
         # Every statement releases and retakes the GIL, and retaking it from a busy event loop
         # can wait a whole switch interval: a lone job (the audit writer's usual case) runs
-        # without a savepoint, its failure rolling back the transaction it alone is in.
+        # without a savepoint, and a lone single statement in SQLite's own autocommit.
+        if len(batch) == 1 and batch[0][3] == STATEMENT:
+            return [cls._call(conn, batch[0])]
         results: list[tuple[bool, Any]] = []
         try:
             conn.execute("BEGIN IMMEDIATE")
@@ -159,12 +163,12 @@ class SqliteStore(KeyStore):
         for (_, future, loop, _), (ok, value) in zip(batch, results, strict=True):
             loop.call_soon_threadsafe(_resolve, future, ok, value)
 
-    async def _run(self, fn: Callable[[sqlite3.Connection], T], write: bool) -> T:
+    async def _run(self, fn: Callable[[sqlite3.Connection], T], write: bool, *, one_statement: bool = False) -> T:
         if self._thread is None:
             raise StorageError("the store is not open")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
-        self._jobs.put((fn, future, loop, write))
+        self._jobs.put((fn, future, loop, (STATEMENT if one_statement else WRITE) if write else READ))
         return await future
 
     # -- lifecycle ----------------------------------------------------------------
@@ -565,7 +569,7 @@ class SqliteStore(KeyStore):
             except sqlite3.Error as e:
                 raise StorageError(f"cannot write audit records: {e}") from None
 
-        await self._run(write, write=True)
+        await self._run(write, write=True, one_statement=len(rows) <= AUDIT_ROWS_PER_INSERT)
 
     async def read_audit(self, flt: AuditFilter, limit: int, after: tuple[float, str, int] | None) -> list[AuditRow]:
         sql = f"SELECT {AUDIT_COLUMNS} FROM audit_records WHERE 1 = 1"

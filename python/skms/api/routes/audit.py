@@ -1,6 +1,6 @@
 """/v1/audit: the audit log (filters, pagination) and its verification."""
 
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from litestar import Request, get
@@ -18,7 +18,7 @@ def _audit(request: Request[Any, Any, Any]) -> AuditLog:
 @get("/v1/audit", tags=["audit"], summary="Audit records of the caller's tenant, oldest first")
 async def list_audit(
     request: Request[Any, Any, Any],
-    principal_filter: str | None = QueryParameter(default=None, name="principal"),
+    principal_filter: Annotated[str | None, QueryParameter(name="principal")] = None,
     action: str | None = None,
     resource: str | None = None,
     result: str | None = None,

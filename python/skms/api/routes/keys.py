@@ -1,7 +1,7 @@
 """/v1/keys: lifecycle and cryptographic operations (Vault transit style)."""
 
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import msgspec
 from litestar import Controller, Request, delete, get, patch, post
@@ -74,7 +74,7 @@ class KeyController(Controller):
         limit: int = Parameter(default=100, ge=1, le=1000),
         cursor: str | None = None,
         type: str | None = None,
-        key_state: str | None = QueryParameter(default=None, name="state"),
+        key_state: Annotated[str | None, QueryParameter(name="state")] = None,
         prefix: str | None = None,
         label: list[str] | None = Parameter(default=None, description="key:value, repeatable"),
     ) -> s.KeyList:
