@@ -14,6 +14,7 @@ pub mod error;
 pub mod ethereum;
 pub mod falcon;
 pub mod hashes;
+pub mod node_cache;
 pub mod secp256k1;
 pub mod secp_batch;
 pub mod secret;
