@@ -122,6 +122,31 @@ def test_wallet_full_path_derive__bip_utils(benchmark: Any) -> None:
     assert len(result) == PEER_ITEMS
 
 
+# HDKey.derive keeps the parent nodes of recent paths, so the group above
+# measures one child step per call. Here every path has another parent (another
+# account): the cost of a whole path, with no target.
+def _skms_derive_each_cold(count: int) -> list[HDKey]:
+    return [ROOT.derive(f"m/44'/0'/{i}'/0/0") for i in range(count)]
+
+
+def _bip_utils_derive_each_cold(count: int) -> list[Any]:
+    return [BIP_UTILS_ROOT.DerivePath(f"m/44'/0'/{i}'/0/0") for i in range(count)]
+
+
+@pytest.mark.benchmark(group="wallet_full_path_derive_cold")
+def test_wallet_full_path_derive_cold__skms(benchmark: Any) -> None:
+    result = _run(benchmark, DERIVE_ITEMS, 5, _skms_derive_each_cold, DERIVE_ITEMS)
+    assert result[7].public_key == bytes(
+        BIP_UTILS_ROOT.DerivePath("m/44'/0'/7'/0/0").PublicKey().RawCompressed().ToBytes()
+    )
+
+
+@pytest.mark.benchmark(group="wallet_full_path_derive_cold")
+def test_wallet_full_path_derive_cold__bip_utils(benchmark: Any) -> None:
+    result = _run(benchmark, PEER_ITEMS, 3, _bip_utils_derive_each_cold, PEER_ITEMS)
+    assert len(result) == PEER_ITEMS
+
+
 def _bip_utils_p2pkh_each(count: int) -> list[str]:
     addresses = []
     for i in range(count):

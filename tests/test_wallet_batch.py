@@ -118,6 +118,21 @@ def test_secp256k1_template(root: HDKey) -> None:
     assert batch == [(f"m/44'/60'/{i}'/0/0", root.derive(f"m/44'/60'/{i}'/0/0").address("ethereum")) for i in range(5)]
 
 
+@pytest.mark.parametrize("template", ["0/{index}/0", "1/{index}/2/3"])
+def test_xpub_template_equals_single(root: HDKey, template: str) -> None:
+    # Past the first level each batched step has its own parent.
+    imported = HDKey.from_extended(root.derive("m/44'/60'/0'").xpub())
+    batch = derive_addresses(imported, template, 5, 300, "ethereum")
+    expected = []
+    for i in range(5, 305):
+        path = template.replace("{index}", str(i))
+        key = imported
+        for part in path.split("/"):
+            key = key.derive_child(int(part))
+        expected.append((path, key.address("ethereum")))
+    assert batch == expected
+
+
 def test_count_zero(root: HDKey, ed_root: HDKey) -> None:
     assert derive_addresses(root, "m/44'/60'/0'/0", 0, 0, "ethereum") == []
     assert derive_addresses(root, "m/44'/60'/0'/0", HARDENED - 1, 0, "ethereum") == []

@@ -9,6 +9,7 @@ use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
 use crate::hashes::{hash160, hmac_sha512, sha256d};
+use crate::secp_batch;
 use crate::secret::SecretBytes;
 
 pub const HARDENED: u32 = 1 << 31;
@@ -230,6 +231,8 @@ pub struct ExtendedKey {
     pub chain_code: [u8; 32],
     private: Option<SecretBytes>,
     public: OnceLock<PublicData>,
+    /// Computed once: every child's parent fingerprint is this key's.
+    fingerprint: OnceLock<[u8; 4]>,
 }
 
 /// The public key, serialized, and for secp256k1 also parsed (parsing a
@@ -304,6 +307,7 @@ impl ExtendedKey {
             chain_code,
             private: Some(SecretBytes::new_unlocked(key.to_vec())),
             public: OnceLock::new(),
+            fingerprint: OnceLock::new(),
         }
     }
 
@@ -400,8 +404,10 @@ impl ExtendedKey {
     }
 
     pub fn fingerprint(&self) -> [u8; 4] {
-        let id = self.identifier();
-        [id[0], id[1], id[2], id[3]]
+        *self.fingerprint.get_or_init(|| {
+            let id = self.identifier();
+            [id[0], id[1], id[2], id[3]]
+        })
     }
 
     /// A public-only copy.
@@ -412,6 +418,7 @@ impl ExtendedKey {
         ExtendedKey {
             private,
             public,
+            fingerprint: self.fingerprint.clone(),
             curve: self.curve,
             network: self.network,
             family: self.family,
@@ -452,6 +459,7 @@ impl ExtendedKey {
             chain_code,
             private: key,
             public: cell,
+            fingerprint: OnceLock::new(),
         }
     }
 
@@ -576,14 +584,81 @@ impl ExtendedKey {
                 self.depth
             )));
         }
-        let Some((&first, rest)) = path.indices.split_first() else {
-            return Ok(self.clone());
-        };
-        let mut key = self.derive_step(first, rest.is_empty())?;
-        for (n, &index) in rest.iter().enumerate() {
-            key = key.derive_step(index, n + 1 == rest.len())?;
+        match path.indices.split_last() {
+            None => Ok(self.clone()),
+            Some((&last, [])) => self.derive_child(last),
+            Some((&last, parent)) => self.derive_intermediate(parent)?.derive_child(last),
+        }
+    }
+
+    /// The key at `indices` (not empty) below this one as an intermediate
+    /// node of a path, to derive children from: its own parent fingerprint
+    /// is only set where it came free (it costs a point multiplication
+    /// after a hardened step), so it is not a key to hand out.
+    pub fn derive_intermediate(&self, indices: &[u32]) -> Result<ExtendedKey> {
+        let (&first, rest) = indices.split_first().expect("a non-empty path");
+        let mut key = self.derive_step(first, false)?;
+        for &index in rest {
+            key = key.derive_step(index, false)?;
         }
         Ok(key)
+    }
+
+    /// Whether `secp_batch` may derive this key's child at `index`: a public
+    /// step from a public-only secp256k1 key, so IL is no secret.
+    fn batches_public_child(&self, index: u32) -> bool {
+        self.curve == Curve::Secp256k1
+            && self.private.is_none()
+            && index < HARDENED
+            && self.depth < u8::MAX
+    }
+
+    /// `parent.derive_child(index)` for each step, in order, with the public
+    /// steps of public-only secp256k1 keys done as one batch (see
+    /// `secp_batch`); any other step is derived as before.
+    pub fn derive_children(steps: &[(&ExtendedKey, u32)]) -> Vec<Result<ExtendedKey>> {
+        Self::derive_steps(steps, true)
+    }
+
+    /// `derive_children` for intermediate nodes of paths (see `derive_intermediate`).
+    pub fn derive_intermediate_children(steps: &[(&ExtendedKey, u32)]) -> Vec<Result<ExtendedKey>> {
+        Self::derive_steps(steps, false)
+    }
+
+    fn derive_steps(steps: &[(&ExtendedKey, u32)], want_fp: bool) -> Vec<Result<ExtendedKey>> {
+        let mut batch = Vec::new();
+        let mut chain_codes = Vec::new();
+        let mut last_parent: Option<(&ExtendedKey, secp_batch::Parent)> = None;
+        for &(key, index) in steps {
+            if !key.batches_public_child(index) {
+                continue;
+            }
+            let i = hmac_sha512(&key.chain_code, &[key.public_key(), &index.to_be_bytes()]);
+            let (il, ir) = split(&i);
+            let parent = match last_parent {
+                Some((k, parent)) if std::ptr::eq(k, key) => parent,
+                _ => {
+                    let parent =
+                        secp_batch::Parent::new(&key.secp_public_key().expect("a secp256k1 key"));
+                    last_parent = Some((key, parent));
+                    parent
+                }
+            };
+            batch.push((parent, *il));
+            chain_codes.push(ir);
+        }
+        let mut batched = secp_batch::add_tweaks(&batch).into_iter().zip(chain_codes);
+        steps
+            .iter()
+            .map(|&(key, index)| {
+                if !key.batches_public_child(index) {
+                    return key.derive_step(index, want_fp);
+                }
+                let (child, chain_code) = batched.next().expect("one result per batched step");
+                let public = PublicData::secp(child.ok_or_else(|| invalid_child(index))?);
+                Ok(key.child(index, None, Some(public), chain_code, want_fp))
+            })
+            .collect()
     }
 
     /// Base58Check encoding with the version `name` (xprv, xpub, zpub, …).
@@ -668,6 +743,7 @@ impl ExtendedKey {
             chain_code,
             private: None,
             public: OnceLock::new(),
+            fingerprint: OnceLock::new(),
         };
         if version.private {
             match key[0] {
@@ -746,12 +822,43 @@ impl ExtendedKey {
     }
 }
 
+/// Every field of a key, to compare two keys in tests.
+#[cfg(test)]
+pub(crate) type KeyFields = (
+    Curve,
+    Network,
+    char,
+    u8,
+    [u8; 4],
+    u32,
+    [u8; 32],
+    Option<Vec<u8>>,
+    Vec<u8>,
+);
+
+#[cfg(test)]
+impl ExtendedKey {
+    pub(crate) fn fields(&self) -> KeyFields {
+        (
+            self.curve,
+            self.network,
+            self.family,
+            self.depth,
+            self.parent_fingerprint,
+            self.child_number,
+            self.chain_code,
+            self.private.as_ref().map(|k| k.expose().to_vec()),
+            self.public_key().to_vec(),
+        )
+    }
+}
+
 fn hex_string(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
@@ -765,6 +872,95 @@ mod tests {
         assert_eq!(k.serialize("xpub").unwrap().as_str(), "xpub6H1LXWLaKsWFhvm6RVpEL9P4KfRZSW7abD2ttkWP3SSQvnyA8FSVqNTEcYFgJS2UaFcxupHiYkro49S8yGasTvXEYBVPamhGW6cFJodrTHy");
         let back = ExtendedKey::parse(&m.serialize("xprv").unwrap(), Curve::Secp256k1).unwrap();
         assert_eq!(back.public_key(), m.public_key());
+    }
+
+    /// A deterministic test seed.
+    pub(crate) fn seed(n: u32) -> [u8; 64] {
+        hmac_sha512(b"skms test seed", &[&n.to_be_bytes()])
+    }
+
+    fn fields(results: &[Result<ExtendedKey>]) -> Vec<std::result::Result<KeyFields, String>> {
+        results
+            .iter()
+            .map(|r| {
+                r.as_ref()
+                    .map(ExtendedKey::fields)
+                    .map_err(|e| e.to_string())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn batched_public_children_equal_single_derivation() {
+        // 40 watch-only accounts, 2,000 steps: batched (secp_batch) vs libsecp256k1.
+        let accounts: Vec<ExtendedKey> = (0..40)
+            .map(|n| {
+                let root = ExtendedKey::from_seed(&seed(n), Curve::Secp256k1).unwrap();
+                let path = DerivationPath::parse(&format!("m/44'/0'/{n}'")).unwrap();
+                root.derive_path(&path).unwrap().neuter()
+            })
+            .collect();
+        let steps: Vec<(&ExtendedKey, u32)> = (0..2000u32)
+            .map(|n| {
+                let index = n.wrapping_mul(0x9E37_79B9) % HARDENED;
+                (&accounts[(n / 50) as usize], index)
+            })
+            .collect();
+        let single: Vec<_> = steps.iter().map(|(k, i)| k.derive_child(*i)).collect();
+        let batched = ExtendedKey::derive_children(&steps);
+        assert!(single.iter().all(Result::is_ok));
+        assert_eq!(fields(&batched), fields(&single));
+        // And one level further, each parent different.
+        let children: Vec<ExtendedKey> = batched.into_iter().map(Result::unwrap).collect();
+        let steps: Vec<(&ExtendedKey, u32)> = children.iter().map(|c| (c, 7)).collect();
+        let single: Vec<_> = steps.iter().map(|(k, i)| k.derive_child(*i)).collect();
+        assert_eq!(
+            fields(&ExtendedKey::derive_children(&steps)),
+            fields(&single)
+        );
+    }
+
+    #[test]
+    fn derive_children_mixes_batched_and_other_steps() {
+        let root = ExtendedKey::from_seed(&seed(1), Curve::Secp256k1).unwrap();
+        let account = root
+            .derive_path(&DerivationPath::parse("m/84'/0'/0'").unwrap())
+            .unwrap();
+        let watch = account.neuter();
+        let ed = ExtendedKey::from_seed(&seed(1), Curve::Ed25519).unwrap();
+        let p256 = ExtendedKey::from_seed(&seed(1), Curve::Nist256p1)
+            .unwrap()
+            .neuter();
+        let mut deepest = watch.clone();
+        deepest.depth = u8::MAX;
+        let steps: Vec<(&ExtendedKey, u32)> = vec![
+            (&watch, 0),
+            (&account, 0),      // private: libsecp256k1, constant time
+            (&watch, HARDENED), // hardened from a public key: refused
+            (&watch, 1),
+            (&ed, HARDENED + 3), // another curve
+            (&ed, 3),            // ed25519 non-hardened: refused
+            (&p256, 5),
+            (&deepest, 2),        // depth 255: refused
+            (&account, HARDENED), // hardened private step
+            (&watch, HARDENED - 1),
+        ];
+        let single: Vec<_> = steps.iter().map(|(k, i)| k.derive_child(*i)).collect();
+        let batched = ExtendedKey::derive_children(&steps);
+        assert_eq!(fields(&batched), fields(&single));
+        let errors = batched.iter().filter(|r| r.is_err()).count();
+        assert_eq!(errors, 3);
+        assert!(ExtendedKey::derive_children(&[]).is_empty());
+        // Intermediate children: the same keys except where a parent
+        // fingerprint would cost a multiplication (after a hardened step).
+        let intermediate = ExtendedKey::derive_intermediate_children(&steps);
+        for ((step, a), b) in steps.iter().zip(&intermediate).zip(&single) {
+            match (a, b) {
+                (Ok(a), Ok(b)) if step.1 < HARDENED => assert_eq!(a.fields(), b.fields()),
+                (Ok(a), Ok(b)) => assert_eq!(a.public_key(), b.public_key()),
+                (a, b) => assert_eq!(a.is_err(), b.is_err()),
+            }
+        }
     }
 
     #[test]

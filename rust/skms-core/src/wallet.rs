@@ -141,15 +141,53 @@ pub fn derive_addresses(
     } else {
         format!("{}/", t.prefix_text)
     };
-    (start..start + count)
-        .into_par_iter()
-        .map(|i| {
-            let index = if t.hardened { i | HARDENED } else { i };
-            let node = base.derive_child(index)?.derive_path(&t.suffix)?;
-            let path = format!("{base_text}{}{}", format_index(index), t.suffix_text);
-            Ok((path, address_of(&node, spec)?))
+    let indices: Vec<u32> = (start..start + count)
+        .map(|i| if t.hardened { i | HARDENED } else { i })
+        .collect();
+    let chunks: Vec<Vec<(String, String)>> = indices
+        .par_chunks(CHUNK)
+        .map(|chunk| {
+            let nodes = derive_chunk(&base, chunk, &t.suffix)?;
+            chunk
+                .iter()
+                .zip(&nodes)
+                .map(|(&index, node)| {
+                    let path = format!("{base_text}{}{}", format_index(index), t.suffix_text);
+                    Ok((path, address_of(node, spec)?))
+                })
+                .collect()
         })
-        .collect()
+        .collect::<Result<_>>()?;
+    Ok(chunks.concat())
+}
+
+/// Indices per parallel task: enough that a batch of public derivations
+/// shares one field inversion across many keys (see `secp_batch`).
+const CHUNK: usize = 256;
+
+/// `base / index / suffix` for each index, one path level at a time.
+fn derive_chunk(
+    base: &ExtendedKey,
+    indices: &[u32],
+    suffix: &DerivationPath,
+) -> Result<Vec<ExtendedKey>> {
+    let steps: Vec<(&ExtendedKey, u32)> = indices.iter().map(|&i| (base, i)).collect();
+    let mut nodes = derive_level(&steps, suffix.indices.is_empty())?;
+    for (n, &index) in suffix.indices.iter().enumerate() {
+        let steps: Vec<(&ExtendedKey, u32)> = nodes.iter().map(|node| (node, index)).collect();
+        nodes = derive_level(&steps, n + 1 == suffix.indices.len())?;
+    }
+    Ok(nodes)
+}
+
+/// One level of `derive_chunk`; the keys of the last level are complete.
+fn derive_level(steps: &[(&ExtendedKey, u32)], last: bool) -> Result<Vec<ExtendedKey>> {
+    let children = if last {
+        ExtendedKey::derive_children(steps)
+    } else {
+        ExtendedKey::derive_intermediate_children(steps)
+    };
+    children.into_iter().collect()
 }
 
 #[cfg(test)]
@@ -173,5 +211,33 @@ mod tests {
         let out =
             derive_addresses(&sol, "m/44'/501'/{index}'/0'", 0, 3, AddressSpec::Solana).unwrap();
         assert_eq!(out[2].0, "m/44'/501'/2'/0'");
+    }
+
+    #[test]
+    fn batch_from_an_xpub_equals_single() {
+        let root = ExtendedKey::from_seed(&[9u8; 64], Curve::Secp256k1).unwrap();
+        let account = root
+            .derive_path(&DerivationPath::parse("m/84'/0'/0'").unwrap())
+            .unwrap()
+            .neuter();
+        let spec = AddressSpec::Bitcoin(BitcoinKind::P2wpkh, Network::Mainnet);
+        // Several chunks; with a suffix the second level batches distinct parents.
+        for template in ["0", "0/{index}/0", "1/{index}/2/3"] {
+            let out = derive_addresses(&account, template, 100, 600, spec).unwrap();
+            assert_eq!(out.len(), 600);
+            for (n, (path, addr)) in out.iter().enumerate() {
+                let expected = template.replace("{index}", &(100 + n).to_string());
+                let expected = if template.contains("{index}") {
+                    expected
+                } else {
+                    format!("{expected}/{}", 100 + n)
+                };
+                assert_eq!(path, &expected);
+                let k = account
+                    .derive_path(&DerivationPath::parse(path).unwrap())
+                    .unwrap();
+                assert_eq!(&address_of(&k, spec).unwrap(), addr);
+            }
+        }
     }
 }

@@ -2,6 +2,7 @@
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 use skms_core::bip32::{format_index, Curve, DerivationPath, ExtendedKey, Network};
+use skms_core::node_cache::CachingKey;
 use skms_core::wallet::{self, AddressSpec};
 
 use crate::args;
@@ -12,7 +13,8 @@ use crate::secret::PySecretBytes;
 /// A BIP32 / SLIP-10 extended key, private or public only.
 #[pyclass(frozen, name = "HDKey", module = "skms._native")]
 pub struct PyHDKey {
-    key: ExtendedKey,
+    /// `derive` keeps the parent nodes of recent paths (see `CachingKey`).
+    key: CachingKey,
     path: Option<String>,
 }
 
@@ -24,6 +26,13 @@ fn network_arg(name: Option<&str>, default: Network) -> NativeResult<Network> {
 }
 
 impl PyHDKey {
+    fn new(key: ExtendedKey, path: Option<String>) -> PyHDKey {
+        PyHDKey {
+            key: CachingKey::new(key),
+            path,
+        }
+    }
+
     fn child_path(&self, path: &DerivationPath) -> Option<String> {
         let tail: Vec<String> = path.indices.iter().map(|&i| format_index(i)).collect();
         let base = if path.absolute {
@@ -50,10 +59,7 @@ impl PyHDKey {
         let s = args::secret(seed, "seed")?;
         let c = Curve::parse(curve)?;
         let key = without_gil(py, || ExtendedKey::from_seed(s, c))?;
-        Ok(PyHDKey {
-            key,
-            path: Some("m".into()),
-        })
+        Ok(PyHDKey::new(key, Some("m".into())))
     }
 
     /// Decodes xprv/xpub, tprv/tpub and the SLIP-132 forms (y, z, u, v).
@@ -64,16 +70,13 @@ impl PyHDKey {
         let c = Curve::parse(curve)?;
         let key = without_gil(py, || ExtendedKey::parse(&t, c))?;
         let path = (key.depth == 0).then(|| "m".to_owned());
-        Ok(PyHDKey { key, path })
+        Ok(PyHDKey::new(key, path))
     }
 
     fn derive(&self, py: Python<'_>, path: &Bound<'_, PyAny>) -> NativeResult<Self> {
         let p = DerivationPath::parse(&args::text(path, "path")?)?;
         let key = without_gil(py, || self.key.derive_path(&p))?;
-        Ok(PyHDKey {
-            key,
-            path: self.child_path(&p),
-        })
+        Ok(PyHDKey::new(key, self.child_path(&p)))
     }
 
     fn derive_child(&self, py: Python<'_>, index: &Bound<'_, PyAny>) -> NativeResult<Self> {
@@ -83,18 +86,12 @@ impl PyHDKey {
             absolute: false,
             indices: vec![i],
         };
-        Ok(PyHDKey {
-            key,
-            path: self.child_path(&p),
-        })
+        Ok(PyHDKey::new(key, self.child_path(&p)))
     }
 
     /// A public-only (watch-only) copy.
     fn neuter(&self) -> Self {
-        PyHDKey {
-            key: self.key.neuter(),
-            path: self.path.clone(),
-        }
+        PyHDKey::new(self.key.neuter(), self.path.clone())
     }
 
     #[getter]
