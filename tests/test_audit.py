@@ -214,6 +214,24 @@ async def test_group_commit_1000_concurrent_appends(svc: KeyService) -> None:
     assert audit.transactions == len(calls) and audit.records_written == 1000
 
 
+async def test_a_busy_writer_waits_for_the_group_to_grow(svc: KeyService) -> None:
+    """After a batch of several records the writer waits ``group_delay`` before its next commit, so
+    records arriving meanwhile share one; a lone record on an idle writer is written at once."""
+    audit = AuditLog(svc, checkpoint_interval=3600, group_delay=0.5)
+    await audit.start()
+    calls = count_transactions(svc.store)
+    await audit.append(event(0))  # idle: no wait (a wait would show as a later, larger commit)
+    await asyncio.gather(*(audit.append(event(i)) for i in range(1, 9)))
+    trickle = []
+    for i in range(10):  # while the busy writer waits
+        trickle.append(asyncio.create_task(audit.append(event(100 + i))))
+        await asyncio.sleep(0.005)
+    await asyncio.gather(*trickle)
+    await audit.stop()
+    assert calls == [1, 8, 10]  # without the wait the trickle would take several commits
+    assert (await audit.verify()).ok
+
+
 async def test_append_returns_only_once_stored(audit: AuditLog) -> None:
     await audit.append(event(1))
     assert await count_records(audit._store) == 1

@@ -4,7 +4,6 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from sys import setswitchinterval
 from typing import Any
 
 from litestar import Litestar
@@ -34,8 +33,6 @@ log = logging.getLogger("skms.server")
 
 #: Seconds between runs of the rotation/deletion scheduler.
 SCHEDULER_PERIOD = 30.0
-#: Seconds a thread holding the GIL keeps it while another waits (see create_app_from_env).
-GIL_SWITCH_INTERVAL = 0.0002
 
 
 async def _scheduler(service: KeyService) -> None:
@@ -166,9 +163,5 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
 
 def create_app_from_env() -> Litestar:
-    """Factory for granian (``skms.api.app:create_app_from_env``): one call per worker process."""
-    # The SQLite writer thread and granian's own threads need the GIL for moments at a time,
-    # and under load each wait lasts a whole switch interval (CPython's 5 ms) while the event
-    # loop runs: a group commit holds the database's write lock through several such waits.
-    setswitchinterval(GIL_SWITCH_INTERVAL)
+    """Factory for granian (``skms.api.app:create_app_from_env``)."""
     return create_app(load_settings())

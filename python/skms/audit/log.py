@@ -3,7 +3,8 @@
 One writer per process keeps its own chain (``chain_id`` made at start). ``append`` returns
 only once the record is durably stored: appends that arrive while a write is in flight are
 buffered and written together in one ``append_audit`` call (group commit), then every
-waiter is released; if the write fails, every waiter of that batch gets
+waiter is released; while busy, the writer waits ``group_delay`` before each commit so
+that groups grow; if the write fails, every waiter of that batch gets
 :class:`~skms.errors.AuditUnavailable` and the writer continues on a fresh chain.
 """
 
@@ -40,6 +41,12 @@ CHECKPOINT_KEY = "audit-checkpoint"
 MAX_QUERY = 1000
 _INPUT_HASH_LABEL = b"skms-audit-input-hash-v1"
 _NO_CONTEXT = RequestContext()
+#: Seconds a busy writer waits before the next group commit (MySQL's binlog_group_commit_sync_delay,
+#: PostgreSQL's commit_delay): every commit costs about 90 us of CPU however few records it holds,
+#: so under load fewer, larger groups leave more of the machine to the requests.
+GROUP_DELAY = 0.001
+#: A batch at least this large means several requests wait at once: the writer is busy.
+BUSY_BATCH = 4
 
 # (canonical JSON text, canonical bytes, the indexed fields, the waiter)
 _Pending = tuple[str, bytes, tuple[float, str, str, str, str, str], "asyncio.Future[None]"]
@@ -78,15 +85,20 @@ class AuditLog:
         checkpoint_every: int = 1000,
         checkpoint_interval: float = 10.0,
         max_batch: int = 5000,
+        group_delay: float = GROUP_DELAY,
         clock: Callable[[], float] | None = None,
     ) -> None:
-        if checkpoint_every < 1 or checkpoint_interval <= 0 or max_batch < 1:
-            raise InvalidInput("checkpoint_every, checkpoint_interval and max_batch must be positive")
+        if checkpoint_every < 1 or checkpoint_interval <= 0 or max_batch < 1 or group_delay < 0:
+            raise InvalidInput(
+                "checkpoint_every, checkpoint_interval and max_batch must be positive, group_delay not negative"
+            )
         self._service = service
         self._store = service.store
         self._every = checkpoint_every
         self._interval = checkpoint_interval
         self._max_batch = max_batch
+        self._group_delay = group_delay
+        self._last_batch = 0
         self._clock = clock or service.clock
         self._running = False
         self._pending: list[_Pending] = []
@@ -278,8 +290,16 @@ class AuditLog:
     async def _drain(self) -> None:
         try:
             async with self._lock:
-                while self._pending:
+                while True:
+                    if self._last_batch >= BUSY_BATCH and len(self._pending) < self._max_batch:
+                        # Busy: the next group (requests released by the last commit come back
+                        # within moments) grows for a while; a writer that finds nothing stops.
+                        self._last_batch = 0
+                        await asyncio.sleep(self._group_delay)
+                    if not self._pending:
+                        break
                     batch = self._pending[: self._max_batch]
+                    self._last_batch = len(batch)
                     del self._pending[: self._max_batch]
                     if not await self._write(batch):
                         continue
@@ -290,6 +310,7 @@ class AuditLog:
                             log.warning("audit: checkpoint of chain %s failed: %s", self._chain_id, e)
         finally:
             self._writer = None
+            self._last_batch = 0  # idle now: the next record is written at once
             # Only left over when this task was cancelled (loop shutdown): nobody may wait forever.
             for *_, future in self._pending:
                 if not future.done():

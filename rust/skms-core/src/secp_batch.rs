@@ -111,6 +111,7 @@ pub fn add_tweaks(items: &[(Parent, [u8; 32])]) -> Vec<Option<PublicKey>> {
         .map(|(sum, point)| sum.map(|_| public_key(point)))
         .collect()
 }
+
 #[cfg(test)]
 mod tests {
     use super::*;
