@@ -10,16 +10,16 @@ from typing import Any
 
 import pytest
 
+from server_process import ServerProcess, server_fixture, skms_command
 from skms.api.settings import Settings
 from skms.errors import InvalidInput
-from tests.server_process import ServerProcess, server_fixture, skms_command
 
 server = server_fixture(SKMS_INSECURE_NO_SECURITY="true")
 
 
 @pytest.mark.parametrize("listen", ["0.0.0.0:8470", "10.1.2.3:8470", "[::]:8470", "example.com:8470"])
 def test_refused_unless_loopback(listen: str) -> None:
-    with pytest.raises(InvalidInput, match="insecure_no_security .* loopback"):
+    with pytest.raises(InvalidInput, match=r"insecure_no_security .* loopback"):
         Settings(listen=listen, insecure_no_security=True)
 
 

@@ -16,9 +16,9 @@ from litestar.testing import TestClient
 
 from conftest import require_service
 from security_support import PASSPHRASE, Harness, assert_problem, bearer, harness, settings_for
-from skms.api import create_app
+from skms.api import Settings, create_app, load_settings
 from skms.authz.ratelimit import DEFAULT_LIMITS, Limit, MemoryRateLimiter, RedisRateLimiter, route_class
-from skms.errors import RateLimited
+from skms.errors import InvalidInput, RateLimited
 
 LIMITS = {"crypto": Limit(rate=2.0, burst=3.0), "read": Limit(rate=1.0, burst=1.0), "admin": Limit(rate=0.5, burst=2.0)}
 
@@ -246,3 +246,30 @@ def test_redis_limit_holds_across_two_nodes_over_http(tmp_path: Path) -> None:
                     await limiter1._redis.delete(f"skms:rl:crypto:{principal}")
 
                 node1.run(clean)
+
+
+# -- settings -----------------------------------------------------------------------------------------
+
+
+def test_settings_default_to_the_default_limits() -> None:
+    assert Settings().rate_limits() == {cls: Limit(lim.rate, 2 * lim.rate) for cls, lim in DEFAULT_LIMITS.items()}
+
+
+@pytest.mark.parametrize("name", ["rate_limit_crypto", "rate_limit_read", "rate_limit_admin"])
+@pytest.mark.parametrize("value", ["0", "-1", "nan"])
+def test_settings_refuse_a_limit_that_is_not_positive(name: str, value: str) -> None:
+    with pytest.raises(InvalidInput, match=name):
+        load_settings({f"SKMS_{name.upper()}": value})
+
+
+def test_admin_limit_from_the_environment_over_http(tmp_path: Path) -> None:
+    """SKMS_RATE_LIMIT_ADMIN=1: a burst of two key creations, then 429; signing is another class."""
+    configured = load_settings({"SKMS_RATE_LIMIT_ADMIN": "1"})
+    assert configured.rate_limits()["admin"] == Limit(1, 2)
+    with harness(tmp_path, rate_limit_admin=1.0) as h:
+        codes = [
+            h.client.post("/v1/keys", json={"name": f"k{i}", "type": "ed25519"}, headers=h.admin).status_code
+            for i in range(3)
+        ]
+        assert codes == [201, 201, 429]
+        assert h.client.post("/v1/keys/k0/sign", json={"input": "AA=="}, headers=h.admin).status_code == 200

@@ -48,13 +48,16 @@ end
 
 UNIQUE_NAMES = """
 local counter = 0
-local prefix = string.format("%x", math.random(1, 2147483647))
+local threads = 0
+local prefix = ""
+-- Every wrk thread has its own Lua state with the same random seed: the thread number set
+-- here keeps the names of different threads apart.
+setup = function(thread) threads = threads + 1; thread:set("tid", threads) end
+init = function(args) prefix = string.format("%d-%x", tid, os.time()) end
 request = function()
   counter = counter + 1
   return wrk.format(nil, nil, nil, string.format('{"name":"bench-%s-%d","type":"ecdsa-secp256k1"}', prefix, counter))
 end
-setup = function(thread) thread:set("id", math.random(1, 2147483647)) end
-init = function(args) prefix = string.format("%x-%x", math.random(1, 2147483647), os.time()) end
 """
 
 
@@ -107,7 +110,8 @@ def wrk(url: str, body: str, *, token: str | None = None, connections: int = 64,
     if not match:
         raise RuntimeError(f"wrk printed no result:\n{out}")
     r = json.loads(match.group(1))
-    r["rps"] = r["requests"] / (r["duration_us"] / 1e6)
+    # Only answers that did the work count: a 429 or 503 is fast but is not a signature or a key.
+    r["rps"] = (r["requests"] - r["non2xx"]) / (r["duration_us"] / 1e6)
     return r
 
 
@@ -125,9 +129,12 @@ def main() -> None:
     # The same server with authentication, authorization and audit off (issue 7's baseline).
     unsecured = [str(BIN / "skms"), "serve", "--dev", "--insecure-no-security", "--data-dir", str(work / "open"),
                  "--listen", f"127.0.0.1:{open_port}", "--workers", "2"]  # fmt: skip
+    # One principal creates every key: its admin-class rate limit (200/s by default) would be
+    # measured instead of the store.
+    skms_env = {**env, "SKMS_RATE_LIMIT_ADMIN": "1000000"}
     with (
         process(bare, {**env, "PYTHONPATH": str(ROOT)}, work / "bare.log"),
-        process(skms, env, work / "skms.log"),
+        process(skms, skms_env, work / "skms.log"),
         process(unsecured, env, work / "open.log"),
     ):
         base = f"http://127.0.0.1:{skms_port}"
@@ -206,7 +213,8 @@ def write_results(r: dict[str, Any]) -> None:
         ("Batch sign, 1,000 per request", f"{r['batch_1000']['signatures_per_s']:,.0f} sig/s", "", "≥ 50,000 sig/s"),
         ("Encrypt 1 KiB (AES-256-GCM)", f"{r['encrypt_1k']['rps']:,.0f} req/s", "", ""),
         ("Decrypt 1 KiB (AES-256-GCM)", f"{r['decrypt_1k']['rps']:,.0f} req/s", "", ""),
-        ("Key creation over HTTP, durable", f"{r['create_key']['rps']:,.0f} keys/s", "", "≥ 1,000 keys/s"),
+        ("Key creation over HTTP, durable", f"{r['create_key']['rps']:,.0f} keys/s",
+         f"non-2xx {r['create_key']['non2xx']}", "≥ 1,000 keys/s"),
         ("10,000 addresses in one request", f"{r['addresses_10k_ms']:,.0f} ms", "", ""),
         ("Latency at 64 connections (p50/p95/p99)",
          "/".join(f"{r['latency_64'][p] / 1000:.1f}" for p in ("p50", "p95", "p99")) + " ms", "", "p95 < 10 ms"),

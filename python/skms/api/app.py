@@ -65,7 +65,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         api_keys = ApiKeyManager(service)
         app.state.api_keys = api_keys
         authorizer = Authorizer(service.store)
-        limiter: Any = RedisRateLimiter(settings.redis_url) if settings.redis_url else MemoryRateLimiter()
+        limits = settings.rate_limits()
+        limiter: Any = RedisRateLimiter(settings.redis_url, limits) if settings.redis_url else MemoryRateLimiter(limits)
         audit_log = AuditLog(service)
         await audit_log.start()
         app.state.audit = audit_log

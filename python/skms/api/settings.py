@@ -8,6 +8,7 @@ from typing import Any
 
 import msgspec
 
+from skms.authz.ratelimit import DEFAULT_LIMITS, Limit
 from skms.errors import InvalidInput
 
 #: Hosts that only this machine can reach.
@@ -61,6 +62,11 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     jwt_issuers: list[IssuerSettings] = []
     #: The ``iss`` of the tokens this server issues at /v1/auth/token.
     token_issuer: str = "skms"
+    #: Requests per second per principal and route class (see skms.authz.ratelimit), in each
+    #: worker, or across all nodes with Redis; bursts of up to twice as many pass.
+    rate_limit_crypto: float = DEFAULT_LIMITS["crypto"].rate
+    rate_limit_read: float = DEFAULT_LIMITS["read"].rate
+    rate_limit_admin: float = DEFAULT_LIMITS["admin"].rate
     #: Benchmarking only: no authentication, authorization, rate limit or audit record; every
     #: request acts as an admin of tenant ``default``. Refused unless listening on loopback.
     insecure_no_security: bool = False
@@ -75,6 +81,9 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
             raise InvalidInput("tls_cert and tls_key go together")
         if self.max_body_bytes < 1024:
             raise InvalidInput("max_body_bytes must be at least 1024")
+        for name in ("rate_limit_crypto", "rate_limit_read", "rate_limit_admin"):
+            if not getattr(self, name) > 0:
+                raise InvalidInput(f"{name} must be a positive number of requests per second")
         if self.insecure_no_security and self.host not in LOOPBACK:
             raise InvalidInput(
                 f"insecure_no_security serves every request unauthenticated: it is refused unless listen is a "
@@ -90,6 +99,11 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     @property
     def port(self) -> int:
         return int(self.listen.rpartition(":")[2])
+
+    def rate_limits(self) -> dict[str, Limit]:
+        """The token buckets of skms.authz.ratelimit for these settings."""
+        rates = {"crypto": self.rate_limit_crypto, "read": self.rate_limit_read, "admin": self.rate_limit_admin}
+        return {cls: Limit(rate, 2 * rate) for cls, rate in rates.items()}
 
     @property
     def worker_count(self) -> int:
