@@ -99,52 +99,45 @@ def test_wallet_p2wpkh_receive__bip_utils(benchmark: Any) -> None:
 # ---------------------------------------------------------------- full paths from the root
 
 
-def _skms_derive_each(count: int) -> list[HDKey]:
-    return [ROOT.derive(f"m/44'/0'/0'/0/{i}") for i in range(count)]
+# HDKey.derive keeps the parent nodes of recent paths: along the receive chain
+# (WARM) it takes one child step per call. In COLD every path has another parent
+# (another account), so each call costs a whole path; that group has no target.
+WARM = "m/44'/0'/0'/0/{i}"
+COLD = "m/44'/0'/{i}'/0/0"
 
 
-def _bip_utils_derive_each(count: int) -> list[Any]:
-    return [BIP_UTILS_ROOT.DerivePath(f"m/44'/0'/0'/0/{i}") for i in range(count)]
+def _skms_derive_each(template: str, count: int) -> list[HDKey]:
+    return [ROOT.derive(template.format(i=i)) for i in range(count)]
+
+
+def _bip_utils_derive_each(template: str, count: int) -> list[Any]:
+    return [BIP_UTILS_ROOT.DerivePath(template.format(i=i)) for i in range(count)]
+
+
+def _check_seventh(template: str, result: list[HDKey]) -> None:
+    expected = BIP_UTILS_ROOT.DerivePath(template.format(i=7)).PublicKey().RawCompressed().ToBytes()
+    assert result[7].public_key == bytes(expected)
 
 
 @pytest.mark.benchmark(group="wallet_full_path_derive")
 def test_wallet_full_path_derive__skms(benchmark: Any) -> None:
     _target(benchmark, 10.0, "bip_utils", TEN_X)
-    result = _run(benchmark, DERIVE_ITEMS, 5, _skms_derive_each, DERIVE_ITEMS)
-    assert result[7].public_key == bytes(
-        BIP_UTILS_ROOT.DerivePath("m/44'/0'/0'/0/7").PublicKey().RawCompressed().ToBytes()
-    )
+    _check_seventh(WARM, _run(benchmark, DERIVE_ITEMS, 5, _skms_derive_each, WARM, DERIVE_ITEMS))
 
 
 @pytest.mark.benchmark(group="wallet_full_path_derive")
 def test_wallet_full_path_derive__bip_utils(benchmark: Any) -> None:
-    result = _run(benchmark, PEER_ITEMS, 3, _bip_utils_derive_each, PEER_ITEMS)
-    assert len(result) == PEER_ITEMS
-
-
-# HDKey.derive keeps the parent nodes of recent paths, so the group above
-# measures one child step per call. Here every path has another parent (another
-# account): the cost of a whole path, with no target.
-def _skms_derive_each_cold(count: int) -> list[HDKey]:
-    return [ROOT.derive(f"m/44'/0'/{i}'/0/0") for i in range(count)]
-
-
-def _bip_utils_derive_each_cold(count: int) -> list[Any]:
-    return [BIP_UTILS_ROOT.DerivePath(f"m/44'/0'/{i}'/0/0") for i in range(count)]
+    assert len(_run(benchmark, PEER_ITEMS, 3, _bip_utils_derive_each, WARM, PEER_ITEMS)) == PEER_ITEMS
 
 
 @pytest.mark.benchmark(group="wallet_full_path_derive_cold")
 def test_wallet_full_path_derive_cold__skms(benchmark: Any) -> None:
-    result = _run(benchmark, DERIVE_ITEMS, 5, _skms_derive_each_cold, DERIVE_ITEMS)
-    assert result[7].public_key == bytes(
-        BIP_UTILS_ROOT.DerivePath("m/44'/0'/7'/0/0").PublicKey().RawCompressed().ToBytes()
-    )
+    _check_seventh(COLD, _run(benchmark, DERIVE_ITEMS, 5, _skms_derive_each, COLD, DERIVE_ITEMS))
 
 
 @pytest.mark.benchmark(group="wallet_full_path_derive_cold")
 def test_wallet_full_path_derive_cold__bip_utils(benchmark: Any) -> None:
-    result = _run(benchmark, PEER_ITEMS, 3, _bip_utils_derive_each_cold, PEER_ITEMS)
-    assert len(result) == PEER_ITEMS
+    assert len(_run(benchmark, PEER_ITEMS, 3, _bip_utils_derive_each, COLD, PEER_ITEMS)) == PEER_ITEMS
 
 
 def _bip_utils_p2pkh_each(count: int) -> list[str]:
