@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.skms-built
 RUST_SOURCES := $(shell find rust -name '*.rs' -o -name Cargo.toml) Cargo.toml Cargo.lock
 
-.PHONY: all run test bench lint fmt clean
+.PHONY: all run test bench lint fmt clean openapi
 
 all: $(STAMP)
 
@@ -49,6 +49,10 @@ lint: $(STAMP)
 	$(BIN)/python -m mypy.stubtest skms._native --allowlist tests/stubtest_allowlist.txt
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
+
+# The OpenAPI document generated from the app (tests/test_api_openapi.py compares them).
+openapi: $(STAMP)
+	$(BIN)/python -m skms.api.openapi > api/openapi.json
 
 fmt: $(STAMP)
 	$(BIN)/ruff format python tests benches
