@@ -68,15 +68,19 @@ def create_app(settings: Settings | None = None) -> Litestar:
         api_keys = ApiKeyManager(service)
         app.state.api_keys = api_keys
         authorizer = Authorizer(service.store)
-        limits = settings.rate_limits()
-        limiter: Any = RedisRateLimiter(settings.redis_url, limits) if settings.redis_url else MemoryRateLimiter(limits)
         audit_log = AuditLog(service)
         await audit_log.start()
         app.state.audit = audit_log
-        guard: Guard = SecurityGuard(service, authorizer, audit=audit_log, limiter=limiter)
+        guard: Guard
         if settings.insecure_no_security:
             log.warning("insecure_no_security: authentication, authorization, rate limits and audit are OFF")
             guard = Guard()  # allow-all, records nothing
+        else:
+            limits = settings.rate_limits()
+            limiter: Any = (
+                RedisRateLimiter(settings.redis_url, limits) if settings.redis_url else MemoryRateLimiter(limits)
+            )
+            guard = SecurityGuard(service, authorizer, audit=audit_log, limiter=limiter)
         service.guard = guard
         app.state.access = AccessService(api_keys, authorizer, guard)
         tokens = TokenIssuer(service, api_keys, settings.token_issuer)

@@ -81,9 +81,9 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
             raise InvalidInput("tls_cert and tls_key go together")
         if self.max_body_bytes < 1024:
             raise InvalidInput("max_body_bytes must be at least 1024")
-        for name in ("rate_limit_crypto", "rate_limit_read", "rate_limit_admin"):
-            if not getattr(self, name) > 0:
-                raise InvalidInput(f"{name} must be a positive number of requests per second")
+        for cls, rate in self._rates().items():
+            if not rate > 0:
+                raise InvalidInput(f"rate_limit_{cls} must be a positive number of requests per second")
         if self.insecure_no_security and self.host not in LOOPBACK:
             raise InvalidInput(
                 f"insecure_no_security serves every request unauthenticated: it is refused unless listen is a "
@@ -100,10 +100,13 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     def port(self) -> int:
         return int(self.listen.rpartition(":")[2])
 
+    def _rates(self) -> dict[str, float]:
+        """rate_limit_<class> for each route class of skms.authz.ratelimit."""
+        return {cls: getattr(self, f"rate_limit_{cls}") for cls in DEFAULT_LIMITS}
+
     def rate_limits(self) -> dict[str, Limit]:
         """The token buckets of skms.authz.ratelimit for these settings."""
-        rates = {"crypto": self.rate_limit_crypto, "read": self.rate_limit_read, "admin": self.rate_limit_admin}
-        return {cls: Limit(rate, 2 * rate) for cls, rate in rates.items()}
+        return {cls: Limit(rate, 2 * rate) for cls, rate in self._rates().items()}
 
     @property
     def worker_count(self) -> int:

@@ -108,7 +108,6 @@ class AuditLog:
         # Keys (dropped when the store is sealed).
         self._mac_key: bytes | None = None
         self._mac_version = 0
-        self._input_key: bytes | None = None
         # Keyed HMAC states: copying one costs half of hmac.digest's per-call key setup.
         self._input_hmac: Any = None
         self._chain_hmac: Any = None
@@ -170,7 +169,7 @@ class AuditLog:
             self._service.sealer.on_seal.remove(self._forget)
 
     def _forget(self) -> None:
-        self._mac_key = self._input_key = self._input_hmac = self._chain_hmac = None
+        self._mac_key = self._input_hmac = self._chain_hmac = None
         self._signer = None
 
     # -- keys -----------------------------------------------------------------------------------
@@ -196,8 +195,8 @@ class AuditLog:
         if self._mac_key is None:
             version, material = await self._material(MAC_KEY, "hmac-sha256")
             key = material.expose_secret()
-            self._input_key = hmac.digest(key, _INPUT_HASH_LABEL, "sha256")
-            self._input_hmac = hmac.new(self._input_key, digestmod=hashlib.sha256)
+            input_key = hmac.digest(key, _INPUT_HASH_LABEL, "sha256")
+            self._input_hmac = hmac.new(input_key, digestmod=hashlib.sha256)
             self._mac_key, self._mac_version = key, version
             self._chain_hmac = hmac.new(key, digestmod=hashlib.sha256)
         if self._signer is None:
@@ -228,7 +227,7 @@ class AuditLog:
 
     async def hash_inputs(self, *values: bytes | str) -> list[str]:
         """:meth:`input_hash` of each value, loading the audit key first if needed."""
-        if self._input_key is None:
+        if self._input_hmac is None:
             try:
                 await self._keys()
             except Sealed as e:
@@ -277,7 +276,7 @@ class AuditLog:
     ) -> None:
         """Builds the event of one request (request id and source from ``context``, keyed hashes of
         ``inputs``) and :meth:`append` s it: returns once it is durable, else raises AuditUnavailable."""
-        if inputs and self._input_key is None:
+        if inputs and self._input_hmac is None:
             await self.hash_inputs()
         ctx = context or _NO_CONTEXT
         event = AuditEvent(

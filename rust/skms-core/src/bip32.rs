@@ -545,13 +545,13 @@ impl ExtendedKey {
             match self.curve {
                 Curve::Ed25519 => unreachable!("ed25519 public derivation is refused above"),
                 Curve::Secp256k1 => {
-                    // IL·G by the generator comb, then one addition: faster than
-                    // add_exp_tweak's general double-scalar multiplication.
-                    let tweak = secp_secret(il.as_ref()).map_err(|_| invalid_child(index))?;
-                    let parent = self.secp_public_key().expect("a secp256k1 key");
-                    let child = PublicKey::from_secret_key(SECP256K1, &tweak)
-                        .combine(&parent)
-                        .map_err(|_| invalid_child(index))?;
+                    // A batch of one: secp_batch is the one implementation of parent + IL·G.
+                    let parent =
+                        secp_batch::Parent::new(&self.secp_public_key().expect("a secp256k1 key"));
+                    let child = secp_batch::add_tweaks(&[(parent, *il)])
+                        .pop()
+                        .flatten()
+                        .ok_or_else(|| invalid_child(index))?;
                     return Ok(self.child(index, None, Some(PublicData::secp(child)), ir, want_fp));
                 }
                 Curve::Nist256p1 => {

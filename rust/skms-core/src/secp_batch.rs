@@ -1,5 +1,5 @@
-//! Public BIP32 derivation on secp256k1, many children at once:
-//! child = parent + IL·G for a batch of (parent, IL).
+//! Public BIP32 derivation on secp256k1: child = parent + IL·G for a batch
+//! of (parent, IL), or for one child as a batch of one.
 //!
 //! Why it exists: in public (xpub) derivation IL is a hash of public data
 //! only, so variable-time arithmetic leaks nothing, and libsecp256k1's API
