@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import hmac
 import json
 import os
 import time
@@ -98,6 +99,16 @@ async def test_record_builds_the_event_from_the_request(audit: AuditLog) -> None
     assert (e.request_id, e.source, e.principal, e.key_version) == ("r-42", "192.0.2.1", "alice", 3)
     assert e.input_hashes == [audit.input_hash(b"message to sign")]
     assert abs(e.time - time.time()) < 60
+
+
+async def test_input_hash_is_hmac_under_the_derived_input_key(audit: AuditLog, svc: KeyService) -> None:
+    """HMAC-SHA256(HMAC-SHA256(audit MAC key, label), input), base64url without padding; str as UTF-8."""
+    _, _, material = await svc._raw_material(SYSTEM_TENANT, MAC_KEY, None)
+    input_key = hmac.new(material.expose_secret(), b"skms-audit-input-hash-v1", hashlib.sha256).digest()
+    for value in (b"", b"message to sign", os.urandom(1000), "pässwörd"):
+        raw = value.encode() if isinstance(value, str) else value
+        expected = base64.urlsafe_b64encode(hmac.new(input_key, raw, hashlib.sha256).digest()).rstrip(b"=").decode()
+        assert audit.input_hash(value) == expected
 
 
 async def test_query_filters(audit: AuditLog) -> None:

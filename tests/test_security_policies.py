@@ -10,8 +10,10 @@ ASGI app with a chosen client address (the test client's own address is ``"testc
 from __future__ import annotations
 
 import calendar
+import random
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,7 +24,9 @@ from litestar.testing import TestClient
 from security_support import PASSPHRASE, Harness, assert_403, assert_problem, b64, bearer, harness, settings_for
 from skms.api import create_app
 from skms.authz import ALL_ACTIONS, BUILTIN_ROLES, AccessRequest, Conditions, PolicyDocument, Statement, evaluate
+from skms.authz.authorizer import Authorizer, Binding
 from skms.errors import InvalidInput
+from skms.storage.sqlite import SqliteStore
 
 DATA = b64(b"policy tests")
 
@@ -355,6 +359,76 @@ def test_invalid_documents_are_refused(document: PolicyDocument, names: str) -> 
     with pytest.raises(InvalidInput, match=None) as info:
         document.validate()
     assert names in str(info.value)
+
+
+# -- the authorizer's cache of decisions ---------------------------------------------------------------
+
+
+@pytest.fixture
+async def authorizer(tmp_path: Path) -> AsyncIterator[Authorizer]:
+    store = SqliteStore(str(tmp_path / "authz.db"))
+    await store.open()
+    yield Authorizer(store)
+    await store.close()
+
+
+async def bind(authorizer: Authorizer, principal: str, *documents: PolicyDocument) -> None:
+    for document in documents:
+        await authorizer.put_policy("default", document)
+    await authorizer.bind("default", Binding(principal, (), tuple(d.name for d in documents)))
+
+
+@pytest.mark.anyio
+async def test_reused_decisions_equal_fresh_evaluations(authorizer: Authorizer) -> None:
+    documents = [
+        doc("signers", allow(["key:Sign", "key:Verify"], ["key:payments-*"]), allow(["wallet:*"], ["wallet:t*"])),
+        doc("fences", deny(["key:Sign"], ["key:payments-us"], sid="no-us"), deny(["wallet:Export"], ["*"])),
+    ]
+    await bind(authorizer, "alice", *documents)
+    rnd = random.Random(7)
+    resources = ["key:payments-eu", "key:payments-us", "key:reports", "wallet:treasury", "wallet:ops", "key:*"]
+    for _ in range(400):  # each (action, resource) several times: the later ones come from the cache
+        request = req(rnd.choice(ACTIONS), rnd.choice(resources), roles=rnd.choice([(), ("auditor",)]))
+        documents_now = [*(BUILTIN_ROLES[r] for r in request.roles), *documents]
+        assert await authorizer.decide(request) == evaluate(documents_now, request), request
+
+
+@pytest.mark.anyio
+async def test_a_policy_change_drops_the_reused_decisions(authorizer: Authorizer) -> None:
+    await bind(authorizer, "bob", doc("bob-signs", allow(["key:Sign"], ["key:*"])))
+    assert (await authorizer.decide(req(principal="bob"))).allowed
+    assert (await authorizer.decide(req(principal="bob"))).allowed  # reused
+    await authorizer.put_policy("default", doc("bob-signs", deny(["key:Sign"], ["key:*"])))
+    assert not (await authorizer.decide(req(principal="bob"))).allowed
+    await authorizer.bind("default", Binding("bob", ("crypto-user",), ()))
+    assert (await authorizer.decide(req(principal="bob", roles=()))).allowed
+
+
+@pytest.mark.anyio
+async def test_decisions_that_read_the_source_or_the_hour_are_made_every_time(authorizer: Authorizer) -> None:
+    office = Conditions(source_cidrs=["10.0.0.0/8"])
+    daytime = Conditions(hours_utc=(8, 18))
+    await bind(authorizer, "carol", doc("carol-office", allow(["key:Sign"], ["key:*"], office)))
+    await bind(authorizer, "dave", doc("dave-daytime", allow(["key:Sign"], ["key:*"], daytime)))
+    for _ in range(2):
+        assert (await authorizer.decide(req(principal="carol", source="10.1.2.3"))).allowed
+        assert not (await authorizer.decide(req(principal="carol", source="192.168.1.1"))).allowed
+        assert (await authorizer.decide(req(principal="dave", now=at_hour(9)))).allowed
+        assert not (await authorizer.decide(req(principal="dave", now=at_hour(20)))).allowed
+
+
+@pytest.mark.anyio
+async def test_key_attributes_are_read_for_every_decision_that_needs_them(authorizer: Authorizer) -> None:
+    prod_only = Conditions(key_labels={"env": "prod"})
+    await bind(authorizer, "erin", doc("erin-prod", allow(["key:Sign"], ["key:*"], prod_only)))
+    labels = {"env": "prod"}
+
+    async def attributes() -> tuple[str | None, dict[str, str] | None]:
+        return "ed25519", dict(labels)
+
+    assert (await authorizer.decide(req(principal="erin"), attributes)).allowed
+    labels["env"] = "dev"  # relabelled: the next decision reads the new labels
+    assert not (await authorizer.decide(req(principal="erin"), attributes)).allowed
 
 
 # -- over HTTP ------------------------------------------------------------------------------------------

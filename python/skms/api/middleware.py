@@ -146,19 +146,20 @@ class AuthMiddleware:
             return
         try:
             headers = dict(scope.get("headers", []))
+            state = scope["app"].state
             forwarded = headers.get(b"x-client-cert")
-            certificates = getattr(scope["app"].state, "client_certificates", None)
-            client = scope.get("client")
-            if forwarded and certificates is not None and certificates.trusts(client[0] if client else None):
-                scope["user"] = certificates.principal(forwarded.decode("latin-1"))
-                await self.app(scope, receive, send)
-                return
+            if forwarded:  # the certificate a trusted TLS-terminating proxy verified (mTLS)
+                certificates = getattr(state, "client_certificates", None)
+                client = scope.get("client")
+                if certificates is not None and certificates.trusts(client[0] if client else None):
+                    scope["user"] = certificates.principal(forwarded.decode("latin-1"))
+                    await self.app(scope, receive, send)
+                    return
             header = headers.get(b"authorization", b"").decode("latin-1")
             scheme, _, token = header.partition(" ")
             if scheme.lower() != "bearer" or not token:
                 raise Unauthenticated("authentication required: send Authorization: Bearer <api-key>")
             token = token.strip()
-            state = scope["app"].state
             if token.startswith("skms_"):
                 scope["user"] = await state.api_keys.authenticate(token)
             else:

@@ -22,6 +22,8 @@ T = TypeVar("T")
 
 
 def _version_of(result: object) -> int | None:
+    if type(result) is tuple and result and type(result[-1]) is int:  # (output, version): the crypto calls
+        return result[-1]
     if isinstance(result, KeyInfo):
         return result.latest_version
     if isinstance(result, tuple) and result and isinstance(result[-1], int) and not isinstance(result[-1], bool):
@@ -51,7 +53,10 @@ class SecurityGuard(Guard):
     async def decide(self, principal: Principal, action: str, tenant: str, resource: str) -> Decision:
         kind, _, name = resource.partition(":")
         if kind == "key" and name not in ("", "*"):
-            record = await self._stored(tenant, name)
+            try:
+                record = (await self._service._load(tenant, name)).record
+            except NotFound:
+                record = None
             if record is not None and record.type == WALLET_TYPE:
                 # A wallet reached through a key route is still a wallet: wallet rules decide.
                 kind, resource = "wallet", f"wallet:{name}"
@@ -80,10 +85,7 @@ class SecurityGuard(Guard):
     ) -> None:
         if self.audit is None:
             return
-        await self.audit.record(
-            principal=principal.id, tenant=tenant, action=action, resource=resource, result=result,
-            key_version=version, inputs=inputs, context=CURRENT.get(),
-        )  # fmt: skip
+        await self.audit.record(principal.id, tenant, action, resource, result, version, inputs, CURRENT.get())
 
     async def run(
         self,

@@ -10,7 +10,6 @@ import ipaddress
 import re
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Literal
 
@@ -114,21 +113,21 @@ BUILTIN_ROLES: dict[str, PolicyDocument] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class AccessRequest:
+class AccessRequest(msgspec.Struct, frozen=True):
+    """Who asks to do what on which resource, from where and when (msgspec: built on every request)."""
+
     principal: str
     roles: tuple[str, ...]
     tenant: str
     action: str
     resource: str
     source: str | None = None
-    now: float = field(default_factory=time.time)
+    now: float = msgspec.field(default_factory=time.time)
     key_type: str | None = None
     key_labels: Mapping[str, str] | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
+class Decision(msgspec.Struct, frozen=True):
     allowed: bool
     policy: str | None
     statement: int | None
@@ -182,6 +181,15 @@ def needs_key_attributes(policies: Iterable[PolicyDocument]) -> bool:
     """True when some condition looks at the key's type or labels (so they must be loaded)."""
     return any(
         st.conditions is not None and (st.conditions.key_types is not None or st.conditions.key_labels is not None)
+        for p in policies
+        for st in p.statements
+    )
+
+
+def reads_the_request_context(policies: Iterable[PolicyDocument]) -> bool:
+    """True when some condition looks at the source address or the time: no decision holds for the next request."""
+    return any(
+        st.conditions is not None and (st.conditions.source_cidrs is not None or st.conditions.hours_utc is not None)
         for p in policies
         for st in p.statements
     )

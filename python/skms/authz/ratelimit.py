@@ -6,6 +6,7 @@ configured, so the limit holds across nodes. Redis holds only counters.
 
 import time
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from skms.errors import RateLimited
@@ -16,6 +17,7 @@ CRYPTO = frozenset({"Encrypt", "Decrypt", "Rewrap", "Datakey", "Sign", "Verify",
 READ = frozenset({"Get", "List", "Read", "ReadPolicies", "Random", "Hash"})
 
 
+@lru_cache(maxsize=512)
 def route_class(action: str) -> str:
     verb = action.partition(":")[2]
     if verb in CRYPTO or action == "wallet:Sign":
