@@ -43,6 +43,11 @@ def decode(data: str | bytes) -> AuditEvent:
     return _decoder.decode(data)
 
 
+def is_result(value: str) -> bool:
+    """``allowed``, ``denied`` or ``error:<ErrorClass>``."""
+    return value in RESULTS or value.startswith("error:")
+
+
 def check(event: AuditEvent) -> None:
     """Raises :class:`InvalidInput` unless the event's indexed fields have the right types and values."""
     e = event
@@ -56,7 +61,7 @@ def check(event: AuditEvent) -> None:
         and type(e.source) is str
     ):
         raise InvalidInput("audit event fields principal, tenant, action, resource, result, request_id, source are str")
-    if e.result not in RESULTS and not e.result.startswith("error:"):
+    if not is_result(e.result):
         raise InvalidInput(f"audit result must be allowed, denied or error:<ErrorClass>, not {e.result!r}")
     if type(e.time) is not float and (type(e.time) is not int):
         raise InvalidInput("audit event time must be a float (seconds since the epoch)")

@@ -22,12 +22,11 @@ T = TypeVar("T")
 
 
 def _version_of(result: object) -> int | None:
-    if type(result) is tuple and result and type(result[-1]) is int:  # (output, version): the crypto calls
+    # (output, version), the crypto calls, first: the common case.
+    if isinstance(result, tuple) and result and isinstance(result[-1], int) and not isinstance(result[-1], bool):
         return result[-1]
     if isinstance(result, KeyInfo):
         return result.latest_version
-    if isinstance(result, tuple) and result and isinstance(result[-1], int) and not isinstance(result[-1], bool):
-        return result[-1]
     return None
 
 
@@ -53,10 +52,7 @@ class SecurityGuard(Guard):
     async def decide(self, principal: Principal, action: str, tenant: str, resource: str) -> Decision:
         kind, _, name = resource.partition(":")
         if kind == "key" and name not in ("", "*"):
-            try:
-                record = (await self._service._load(tenant, name)).record
-            except NotFound:
-                record = None
+            record = await self._stored(tenant, name)
             if record is not None and record.type == WALLET_TYPE:
                 # A wallet reached through a key route is still a wallet: wallet rules decide.
                 kind, resource = "wallet", f"wallet:{name}"

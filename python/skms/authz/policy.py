@@ -177,22 +177,22 @@ def _conditions_hold(c: Conditions | None, req: AccessRequest) -> bool:
     return True
 
 
-def needs_key_attributes(policies: Iterable[PolicyDocument]) -> bool:
-    """True when some condition looks at the key's type or labels (so they must be loaded)."""
+def _some_condition_on(policies: Iterable[PolicyDocument], *fields: str) -> bool:
     return any(
-        st.conditions is not None and (st.conditions.key_types is not None or st.conditions.key_labels is not None)
+        st.conditions is not None and any(getattr(st.conditions, f) is not None for f in fields)
         for p in policies
         for st in p.statements
     )
+
+
+def needs_key_attributes(policies: Iterable[PolicyDocument]) -> bool:
+    """True when some condition looks at the key's type or labels (so they must be loaded)."""
+    return _some_condition_on(policies, "key_types", "key_labels")
 
 
 def reads_the_request_context(policies: Iterable[PolicyDocument]) -> bool:
     """True when some condition looks at the source address or the time: no decision holds for the next request."""
-    return any(
-        st.conditions is not None and (st.conditions.source_cidrs is not None or st.conditions.hours_utc is not None)
-        for p in policies
-        for st in p.statements
-    )
+    return _some_condition_on(policies, "source_cidrs", "hours_utc")
 
 
 def evaluate(policies: Iterable[PolicyDocument], req: AccessRequest) -> Decision:

@@ -6,6 +6,7 @@ below it. Secret material leaves a key only through ``export``.
 """
 
 import base64
+import binascii
 import functools
 from abc import ABC, abstractmethod
 from collections.abc import Callable
@@ -148,8 +149,12 @@ def typed(fn: F) -> F:
     return checked  # type: ignore[return-value]
 
 
+_URLSAFE = bytes.maketrans(b"+/", b"-_")
+
+
 def b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+    """Base64url without padding (RFC 7515 §2). binascii directly: the audit log calls this per request."""
+    return binascii.b2a_base64(data, newline=False).translate(_URLSAFE).rstrip(b"=").decode()
 
 
 def unb64url(text: object, field: str) -> bytes:
