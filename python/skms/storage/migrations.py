@@ -126,6 +126,18 @@ MIGRATIONS: list[list[str]] = [
             PRIMARY KEY (chain_id, seq)
         )""",
     ],
+    # 6: backup recipients: the only public keys backup bundles may be encrypted for (issue 13).
+    [
+        """CREATE TABLE backup_recipients (
+            tenant TEXT NOT NULL,
+            name TEXT NOT NULL,
+            public_key {blob} NOT NULL,
+            fingerprint TEXT NOT NULL,
+            created_at {float} NOT NULL,
+            created_by TEXT NOT NULL,
+            PRIMARY KEY (tenant, name)
+        )""",
+    ],
 ]
 
 LATEST = len(MIGRATIONS)
