@@ -23,8 +23,11 @@ class Out(msgspec.Struct, omit_defaults=True):
 class PolicyIn(Body):
     rotation_period: int | None = None
     version_ttl: int | None = None
+    #: Fixed when the key is created: a PATCH may turn it off, never on.
     exportable: bool | None = None
     deletion_window: int | None = None
+    #: Whether backups may hold the key (default: as ``exportable``). Like ``exportable``, never turned on later.
+    allow_backup: bool | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {f: getattr(self, f) for f in self.__struct_fields__ if getattr(self, f) is not None}
@@ -431,14 +434,40 @@ class DecisionOut(Out):
 
 
 class BackupRequest(Body):
-    #: The X-Wing (x25519+ml-kem-768) public key the bundle is encrypted for.
-    recipient_public_key: bytes
-    #: Only these keys of the caller's tenant (all of them when omitted).
+    #: The name of a registered backup recipient (GET /v1/backup/recipients): the only public keys
+    #: a bundle may be encrypted for. A raw public key is not accepted.
+    recipient: str
+    #: Only these keys of the caller's tenant (all of them when omitted). A named key whose policy
+    #: does not allow backup is refused (403); a whole-tenant backup leaves such keys out.
     names: list[str] | None = None
 
 
 class BackupOut(msgspec.Struct):
     bundle: bytes
+    recipient: str
+    #: The keys in the bundle.
+    keys: list[str]
+    #: Keys left out because their policy does not allow backup.
+    skipped: list[str]
+
+
+class RecipientCreate(Body):
+    name: str
+    #: The raw X-Wing (x25519+ml-kem-768) public key, 1216 bytes (``skms backup keypair``).
+    public_key: bytes
+
+
+class RecipientOut(msgspec.Struct):
+    name: str
+    public_key: bytes
+    #: SHA-256 of the public key (hex), to compare with the escrow holders' copy.
+    fingerprint: str
+    created_at: float
+    created_by: str
+
+
+class RecipientList(msgspec.Struct):
+    recipients: list[RecipientOut]
 
 
 class RestoreRequest(Body):

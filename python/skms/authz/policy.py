@@ -25,6 +25,7 @@ ACTIONS: dict[str, tuple[str, ...]] = {
     "wallet": ("Create", "Get", "Derive", "Sign", "Export", "Update", "SetState", "ScheduleDeletion",
                "CancelDeletion", "Backup", "Restore", "List"),
     "audit": ("Read", "Verify"),
+    "backup": ("RegisterRecipient", "ListRecipients", "DeleteRecipient"),
     "auth": ("CreateApiKey", "ListApiKeys", "RevokeApiKey", "ManageClients"),
     "authz": ("ManagePolicies", "ReadPolicies", "Simulate"),
     "sys": ("Seal", "RotateRoot"),
@@ -102,14 +103,21 @@ BUILTIN_ROLES: dict[str, PolicyDocument] = {
             "key:Trim",
             "key:Import",
             "key:Export",
+            # Backups go only to recipients an admin registered; restoring (which can put known
+            # material under a key's name) and the recipient registry are the admin's (issue 13).
             "key:Backup",
-            "key:Restore",
+            "backup:ListRecipients",
             "misc:*",
         ],
     ),
     "crypto-user": _allow("crypto-user", CRYPTO_ACTIONS),
-    "wallet-operator": _allow("wallet-operator", ["wallet:*", "misc:*"]),
-    "auditor": _allow("auditor", ["audit:*", "key:Get", "key:List", "wallet:Get", "authz:ReadPolicies"]),
+    "wallet-operator": _allow(
+        "wallet-operator",
+        [*(f"wallet:{verb}" for verb in ACTIONS["wallet"] if verb != "Restore"), "backup:ListRecipients", "misc:*"],
+    ),
+    "auditor": _allow(
+        "auditor", ["audit:*", "key:Get", "key:List", "wallet:Get", "authz:ReadPolicies", "backup:ListRecipients"]
+    ),
 }
 
 

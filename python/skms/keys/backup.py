@@ -2,8 +2,18 @@
 
 A backup is one file holding the selected keys (one, a set, a tenant or the whole store): their
 metadata, and every version with its number, state, timestamps, public key and decrypted
-material. It is encrypted for a backup public key (X-Wing, ``x25519+ml-kem-768``), so only the
-holder of the backup private key can restore it, and any changed byte is refused::
+material. It is encrypted for a registered backup recipient's public key (X-Wing,
+``x25519+ml-kem-768``), so only the holder of the backup private key can restore it, and any
+changed byte is refused.
+
+Who may receive key material (issue 13): a bundle is encrypted only for a *registered backup
+recipient* of the tenant, which an admin registers (``backup:RegisterRecipient``), everyone
+with ``backup:ListRecipients`` can list, and the audit log records; a caller cannot name a
+public key of their own. A key goes into a bundle only when its policy has ``allow_backup``,
+fixed when the key is created (default: the key's ``exportable``) and never turned on later.
+Naming a key that may not be backed up is refused (403) naming it; a whole-tenant backup leaves
+such keys out and says which. Restore keeps every flag, and never replaces a key with one whose
+policy is looser (exportable or allow_backup on where the existing key has them off)::
 
     bundle = MAGIC "SKMS-BACKUP\\0" (12) ‖ format version (u16, big-endian) ‖ X-Wing ciphertext (1120)
              ‖ nonce (12) ‖ AES-256-GCM(payload)
@@ -21,11 +31,13 @@ shares for escrow agents; :func:`recover_backup_key` puts any M of them back tog
 
 import base64
 import binascii
+import hashlib
 import json
 import os
 import struct
 import uuid
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import shamir_mnemonic
@@ -35,12 +47,12 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from skms._native import SecretBytes
 from skms.crypto import kdf, registry
 from skms.crypto.hybrid import XWingKey, XWingPublicKey
-from skms.errors import Conflict, IntegrityError, InvalidInput, InvalidKey, InvalidType, NotFound
+from skms.errors import Conflict, Forbidden, IntegrityError, InvalidInput, InvalidKey, InvalidType, NotFound
 from skms.keys import envelope
-from skms.keys.model import check_name
+from skms.keys.model import KeyPolicy, backup_allowed, check_name
 from skms.keys.seal import enough_shares
-from skms.keys.transfer import INTERNAL_TENANT, _check_tenant
-from skms.storage.base import KeyFilter, KeyRecord, VersionRecord
+from skms.keys.transfer import INTERNAL_TENANT, check_tenant
+from skms.storage.base import BackupRecipientRecord, KeyFilter, KeyRecord, VersionRecord
 
 if TYPE_CHECKING:
     from skms.keys.service import KeyService
@@ -121,15 +133,101 @@ def open_bundle(bundle: bytes, private_key: SecretBytes | bytes) -> bytes:
         raise IntegrityError("the backup bundle failed authentication: altered, or not for this backup key") from None
 
 
+# -- recipients -----------------------------------------------------------------------------------
+
+#: Why a raw public key is not taken where a recipient is named.
+RAW_KEY_REFUSED = (
+    "backups are encrypted only for registered backup recipients: an admin registers the public key "
+    "(POST /v1/backup/recipients, `skms backup recipient add`) and the backup names it in `recipient`"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class BackupRecipient:
+    """A public key that backups may be encrypted for (public values only)."""
+
+    name: str
+    public_key: bytes
+    #: SHA-256 of the public key, hex: compare it with the escrow holders' copy out of band.
+    fingerprint: str
+    created_at: float
+    created_by: str
+
+
+@dataclass(frozen=True, slots=True)
+class BackupResult:
+    """A bundle, the recipient it is for, and the names of the keys it holds and of those left out."""
+
+    bundle: bytes
+    recipient: str
+    keys: tuple[str, ...]
+    #: Keys of a whole-tenant backup whose policy does not allow backup (never in the bundle).
+    skipped: tuple[str, ...]
+
+
+def _registry_tenant(tenant: str | None) -> str:
+    # Store-wide recipients (for backups of every tenant, library only) live under the internal
+    # tenant, which no caller over the network can name.
+    return INTERNAL_TENANT if tenant is None else check_tenant(tenant)
+
+
+def _recipient_info(record: BackupRecipientRecord) -> BackupRecipient:
+    return BackupRecipient(record.name, record.public_key, record.fingerprint, record.created_at, record.created_by)
+
+
+def public_key_fingerprint(public_key: bytes) -> str:
+    return hashlib.sha256(public_key).hexdigest()
+
+
+async def register_recipient(
+    service: "KeyService", tenant: str | None, name: str, public_key: bytes, *, principal: object = None
+) -> BackupRecipient:
+    """Registers an X-Wing public key under ``name`` for backups of ``tenant`` (None: every tenant)."""
+    scope = _registry_tenant(tenant)
+
+    async def register() -> BackupRecipient:
+        check_name(name)
+        if not isinstance(public_key, bytes):
+            raise InvalidType("a backup recipient's public key is bytes")
+        XWingPublicKey.load(public_key)  # InvalidKey: not a raw 1216-byte X-Wing public key
+        service.sealer.root()
+        record = BackupRecipientRecord(
+            scope, name, public_key, public_key_fingerprint(public_key), service.clock(),
+            str(getattr(principal, "id", None) or "local"),
+        )  # fmt: skip
+        await service.store.put_backup_recipient(record)
+        return _recipient_info(record)
+
+    return await service.guard.run(
+        principal, "backup:RegisterRecipient", tenant or "*", f"backup:{name}", register, [public_key]
+    )
+
+
+async def list_recipients(
+    service: "KeyService", tenant: str | None, *, principal: object = None
+) -> list[BackupRecipient]:
+    scope = _registry_tenant(tenant)
+
+    async def read() -> list[BackupRecipient]:
+        return [_recipient_info(r) for r in await service.store.list_backup_recipients(scope)]
+
+    return await service.guard.run(principal, "backup:ListRecipients", tenant or "*", "backup:*", read, ())
+
+
+async def delete_recipient(service: "KeyService", tenant: str | None, name: str, *, principal: object = None) -> None:
+    scope = _registry_tenant(tenant)
+
+    async def delete() -> None:
+        await service.store.delete_backup_recipient(scope, check_name(name))
+
+    await service.guard.run(principal, "backup:DeleteRecipient", tenant or "*", f"backup:{name}", delete, ())
+
+
 # -- backup ---------------------------------------------------------------------------------------
 
 
-async def _selected(service: "KeyService", tenant: str | None, names: Sequence[str] | None) -> list[KeyRecord]:
+async def _selected(service: "KeyService", tenant: str | None) -> list[KeyRecord]:
     store = service.store
-    if names is not None:
-        if tenant is None:
-            raise InvalidInput("a backup of named keys needs their tenant")
-        return [await store.get_key(tenant, name) for name in dict.fromkeys(names)]
     records: list[KeyRecord] = []
     if tenant is not None:
         cursor: str | None = None
@@ -149,7 +247,7 @@ async def _entry(service: "KeyService", record: KeyRecord) -> dict[str, Any]:
     entry: dict[str, Any] = {f: getattr(record, f) for f in _KEY_FIELDS}
     versions = []
     for v in await service.store.get_versions(record.id):
-        material = None if v.material is None else service._material(record, v).expose_secret()
+        material = None if v.material is None else service.version_material(record, v).expose_secret()
         versions.append({
             "version": v.version, "created_at": v.created_at, "state": v.state, "expires_at": v.expires_at,
             "public_key": _b64(v.public_key), "material": _b64(material),
@@ -158,29 +256,71 @@ async def _entry(service: "KeyService", record: KeyRecord) -> dict[str, Any]:
     return entry
 
 
+def _not_backed_up(name: str) -> Forbidden:
+    return Forbidden(
+        f"{name!r} may not be backed up: its policy has allow_backup=false "
+        "(fixed when the key was created; it cannot be turned on)"
+    )
+
+
 async def backup(
     service: "KeyService",
     tenant: str | None = None,
     names: Sequence[str] | None = None,
     *,
-    recipient_public_key: bytes,
+    recipient: str,
     principal: object = None,
-) -> bytes:
-    """One encrypted bundle of the named keys of a tenant, a whole tenant, or every tenant (None)."""
+) -> BackupResult:
+    """One encrypted bundle of the named keys of a tenant, a whole tenant, or every tenant (None),
+    for the registered backup recipient named ``recipient``.
+
+    A named key whose policy does not allow backup is refused (Forbidden, naming it); a backup of
+    a whole tenant (or store) leaves such keys out and lists them in ``skipped``.
+    """
+    from skms.keys.service import WALLET_TYPE
+
     if tenant is not None:
-        _check_tenant(tenant)
+        check_tenant(tenant)
     if isinstance(names, str):
         raise InvalidType("names is a list of key names, not one string")
-    if names is None:
-        await service.guard.check(principal, "key:Backup", tenant or "*", "key:*")
+    if not isinstance(recipient, str) or not recipient:
+        raise InvalidInput(RAW_KEY_REFUSED, field="recipient")
+    included: list[KeyRecord] = []
+    skipped: list[KeyRecord] = []
+    if names is not None:
+        if tenant is None:
+            raise InvalidInput("a backup of named keys needs their tenant")
+        for name in dict.fromkeys(names):
+
+            async def one(name: str = name, tenant: str = tenant) -> None:
+                record = await service.store.get_key(tenant, name)  # fresh: the policy decides
+                if not backup_allowed(record.policy):
+                    raise _not_backed_up(name)
+                included.append(record)
+
+            # The guard audits each key's outcome, a refusal by its policy included.
+            await service.guard.run(principal, "key:Backup", tenant, f"key:{name}", one, [recipient])
     else:
-        for name in names:
-            await service.guard.check(principal, "key:Backup", tenant or "*", f"key:{name}")
-    XWingPublicKey.load(recipient_public_key)  # a bad key fails before any material is read
+
+        async def every() -> None:
+            for record in await _selected(service, tenant):
+                (included if backup_allowed(record.policy) else skipped).append(record)
+
+        await service.guard.run(principal, "key:Backup", tenant or "*", "key:*", every, [recipient])
+        if any(r.type == WALLET_TYPE for r in included):  # key:Backup alone does not reach wallets
+            await service.guard.check(principal, "wallet:Backup", tenant or "*", "wallet:*")
+    try:
+        chosen = await service.store.get_backup_recipient(_registry_tenant(tenant), recipient)
+    except NotFound:
+        raise NotFound(
+            f"no backup recipient named {recipient!r}; an admin registers one with POST /v1/backup/recipients"
+        ) from None
     service.sealer.root()
-    keys = [await _entry(service, record) for record in await _selected(service, tenant, names)]
+    keys = [await _entry(service, record) for record in included]
     payload = json.dumps({"format": FORMAT_VERSION, "created_at": service.clock(), "keys": keys}).encode()
-    return seal_bundle(payload, recipient_public_key)
+    bundle = seal_bundle(payload, chosen.public_key)
+    label = (lambda r: r.name) if tenant is not None else (lambda r: f"{r.tenant}/{r.name}")
+    return BackupResult(bundle, chosen.name, tuple(map(label, included)), tuple(map(label, skipped)))
 
 
 # -- restore --------------------------------------------------------------------------------------
@@ -200,7 +340,8 @@ def _parse(payload: bytes) -> list[dict[str, Any]]:
                 v["public_key"] = _unb64(v["public_key"])
                 v["material"] = _unb64(v["material"])
                 int(v["version"])
-    except (ValueError, KeyError, TypeError, AttributeError, binascii.Error):
+    # RecursionError: the author of a payload may be the caller (any backup key pair), nesting it deeply.
+    except (ValueError, KeyError, TypeError, AttributeError, binascii.Error, RecursionError):
         raise IntegrityError("the backup payload is not in the layout this SKMS reads") from None
     return keys
 
@@ -222,27 +363,36 @@ async def restore(
     """
     from skms.keys.service import WALLET_TYPE
 
+    # Anyone can make a bundle for a key pair of their own: restoring is an admin's act (it can put
+    # known material under a key's name), checked before the bundle is even opened.
+    await service.guard.check(principal, "key:Restore", str(getattr(principal, "tenant", "*")), "key:*")
     entries = _parse(open_bundle(bundle, backup_private_key))
     mapping = dict(tenant_map or {})
     store = service.store
     targets: dict[tuple[str, str], dict[str, Any]] = {}
     for entry in entries:
-        tenant = _check_tenant(mapping.get(entry["tenant"], entry["tenant"]))
+        tenant = check_tenant(mapping.get(entry["tenant"], entry["tenant"]))
         name = check_name(entry["name"])
-        await service.guard.check(principal, "key:Restore", tenant, f"key:{name}")
-        if entry["type"] != WALLET_TYPE:
+        if entry["type"] == WALLET_TYPE:
+            await service.guard.check(principal, "wallet:Restore", tenant, f"wallet:{name}")
+        else:
+            await service.guard.check(principal, "key:Restore", tenant, f"key:{name}")
             service.crypto_policy.check(entry["type"])
+        entry["policy"] = _restored_policy(entry["policy"])
         if (tenant, name) in targets:
             raise InvalidInput(f"the tenant map sends two keys named {name!r} to tenant {tenant!r}")
         targets[(tenant, name)] = entry
     existing: dict[tuple[str, str], KeyRecord] = {}
-    for tenant, name in targets:
+    for (tenant, name), entry in targets.items():
         try:
-            existing[(tenant, name)] = await store.get_key(tenant, name)
+            current = existing[(tenant, name)] = await store.get_key(tenant, name)
         except NotFound:
             continue
         if not overwrite:
             raise Conflict(f"tenant {tenant!r} already has a key named {name!r}; restore with overwrite=True")
+        refusal = KeyPolicy.from_dict(entry["policy"]).loosened_from(current.policy)
+        if refusal is not None:  # a bundle cannot do what PATCH may not
+            raise Conflict(f"restoring over {name!r} of tenant {tenant!r} is refused: {refusal}")
     root, root_id = service.sealer.root()
 
     counts = {"keys": 0, "versions": 0, "replaced": 0}
@@ -251,7 +401,7 @@ async def restore(
         key_id = await _free_id(service, entry["id"], old)
         if old is not None and old.id == key_id:
             # The same key id keeps its data key: every node may hold it in its cache.
-            dek, wrapped_dek, dek_root = service._dek(old), old.wrapped_dek, old.root_id
+            dek, wrapped_dek, dek_root = service.data_key(old), old.wrapped_dek, old.root_id
         else:
             dek = envelope.new_dek()
             wrapped_dek, dek_root = envelope.wrap_dek(root, root_id, tenant, key_id, dek), root_id
@@ -270,10 +420,21 @@ async def restore(
         else:
             await store.replace_key(old.id, record, versions)
             counts["replaced"] += 1
-        service._changed(tenant, name)
+        service.changed(tenant, name)
         counts["keys"] += 1
         counts["versions"] += len(versions)
     return counts
+
+
+def _restored_policy(policy: object) -> dict[str, Any]:
+    """A bundle's policy, checked, with every flag as it was (a bundle from before ``allow_backup``
+    existed gets the value its key had then: that of ``exportable``)."""
+    if not isinstance(policy, dict):
+        raise IntegrityError("the backup payload is not in the layout this SKMS reads")
+    parsed = KeyPolicy.from_dict(policy)
+    if parsed.allow_backup is None:
+        return {**parsed.to_dict(), "allow_backup": backup_allowed(policy)}
+    return parsed.to_dict()
 
 
 def _version(dek: SecretBytes, record: KeyRecord, v: dict[str, Any]) -> VersionRecord:
@@ -353,10 +514,17 @@ __all__ = [
     "BACKUP_KEY_TYPE",
     "FORMAT_VERSION",
     "MAGIC",
+    "RAW_KEY_REFUSED",
+    "BackupRecipient",
+    "BackupResult",
     "backup",
     "create_backup_keypair",
+    "delete_recipient",
+    "list_recipients",
     "open_bundle",
+    "public_key_fingerprint",
     "recover_backup_key",
+    "register_recipient",
     "restore",
     "seal_bundle",
     "split_backup_key",

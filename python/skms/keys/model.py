@@ -3,7 +3,7 @@
 import base64
 import binascii
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from enum import StrEnum
 from typing import Any
 
@@ -69,18 +69,38 @@ class KeyPolicy:
 
     rotation_period: int | None = None
     version_ttl: int | None = None
+    #: The material may leave wrapped for a caller's key (export, wallet phrase). Never turned on later.
     exportable: bool = False
     deletion_window: int = DEFAULT_DELETION_WINDOW
+    #: The material may go into backup bundles (for registered backup recipients only). Like Vault's
+    #: allow_plaintext_backup: fixed at creation (None there means "as exportable"), never turned on later.
+    allow_backup: bool | None = None
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> "KeyPolicy":
         data = dict(data or {})
-        unknown = set(data) - {"rotation_period", "version_ttl", "exportable", "deletion_window"}
+        unknown = set(data) - {"rotation_period", "version_ttl", "exportable", "deletion_window", "allow_backup"}
         if unknown:
             raise InvalidInput(f"unknown policy fields: {', '.join(sorted(unknown))}", field="policy")
         policy = cls(**data)
         policy.validate()
         return policy
+
+    @classmethod
+    def for_new_key(cls, data: dict[str, Any] | None) -> "KeyPolicy":
+        """The policy of a key being created: ``allow_backup`` defaults to ``exportable``."""
+        policy = cls.from_dict(data)
+        if policy.allow_backup is None:
+            policy = replace(policy, allow_backup=policy.exportable)
+        return policy
+
+    def loosened_from(self, before: dict[str, Any]) -> str | None:
+        """Why this policy may not replace ``before`` (a stored one), or None: no material flag turns on."""
+        if self.exportable and not is_exportable(before):
+            return "exportable cannot be turned on after a key is created (the material was promised to stay)"
+        if self.allow_backup and not backup_allowed(before):
+            return "allow_backup cannot be turned on after a key is created (set it when creating the key)"
+        return None
 
     def validate(self) -> None:
         for name in ("rotation_period", "version_ttl"):
@@ -92,6 +112,10 @@ class KeyPolicy:
         if not isinstance(self.exportable, bool):
             raise InvalidInput(
                 f"policy exportable must be true or false, got {self.exportable!r}", field="policy.exportable"
+            )
+        if self.allow_backup is not None and not isinstance(self.allow_backup, bool):
+            raise InvalidInput(
+                f"policy allow_backup must be true or false, got {self.allow_backup!r}", field="policy.allow_backup"
             )
         window = self.deletion_window
         if (
@@ -108,8 +132,24 @@ class KeyPolicy:
         return asdict(self)
 
 
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
-LABEL_KEY = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
+def is_exportable(policy: dict[str, Any]) -> bool:
+    """Whether a stored policy lets the material leave wrapped for a caller's key."""
+    return policy.get("exportable") is True
+
+
+def backup_allowed(policy: dict[str, Any]) -> bool:
+    """Whether a stored policy lets the material go into a backup bundle.
+
+    Keys stored before ``allow_backup`` existed follow ``exportable``: a non-exportable one is no
+    longer backed up (issue 13: backup was the way around ``exportable=false``).
+    """
+    value = policy.get("allow_backup")
+    return value is True if value is not None else is_exportable(policy)
+
+
+# \Z, not $: $ also matches before a trailing newline ("name\n" would pass).
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}\Z")
+LABEL_KEY = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}\Z")
 
 
 def check_name(name: object) -> str:
@@ -148,7 +188,8 @@ def decode_versioned(text: object, what: str = "ciphertext") -> tuple[int, bytes
     if not isinstance(text, str) or not text.startswith(PREFIX):
         raise InvalidInput(f"{what} must be text of the form skms:v<version>:<base64>")
     head, sep, body = text[len(PREFIX) :].partition(":")
-    if not sep or not head.isdigit() or int(head) < 1 or len(head) > 9:
+    # isascii: str.isdigit() is true for "²" and "١", which int() refuses or reads as another number.
+    if not sep or not head.isascii() or not head.isdigit() or len(head) > 9 or int(head) < 1:
         raise InvalidInput(f"{what} has no valid version number after 'skms:v'")
     try:
         data = base64.b64decode(body, validate=True)

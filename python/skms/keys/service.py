@@ -18,7 +18,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from skms._native import SecretBytes
 from skms.context import GUARDED
@@ -48,6 +48,7 @@ from skms.keys.cache import TtlCache
 from skms.keys.model import (
     KeyPolicy,
     KeyState,
+    backup_allowed,
     check_labels,
     check_name,
     check_transition,
@@ -58,6 +59,9 @@ from skms.keys.model import (
 from skms.keys.seal import Sealer
 from skms.storage import open_store
 from skms.storage.base import KeyFilter, KeyRecord, KeyStore, VersionRecord
+
+if TYPE_CHECKING:
+    from skms.keys.backup import BackupRecipient, BackupResult
 
 T = TypeVar("T")
 
@@ -253,6 +257,10 @@ class KeyService:
         for hook in self.on_change:
             hook(tenant, name)
 
+    def changed(self, tenant: str, name: str) -> None:
+        """Tells this node's caches and every hook (other nodes) that a key was written outside this class."""
+        self._changed(tenant, name)
+
     # -- reading ------------------------------------------------------------------------------
 
     async def _load(self, tenant: str, name: str) -> _Cached:
@@ -277,6 +285,14 @@ class KeyService:
             dek = envelope.unwrap_dek(root, record.root_id, record.tenant, record.id, record.wrapped_dek)
             self._deks.put(cache_key, dek)
         return dek
+
+    def data_key(self, record: KeyRecord) -> SecretBytes:
+        """The unwrapped data key of a key (for modules that re-encrypt its versions: restore)."""
+        return self._dek(record)
+
+    def version_material(self, record: KeyRecord, version: VersionRecord) -> SecretBytes:
+        """The decrypted material of one version. The caller enforces the key's policy (export, backup)."""
+        return self._material(record, version)
 
     def _material(self, record: KeyRecord, version: VersionRecord) -> SecretBytes:
         if version.material is None:
@@ -431,7 +447,7 @@ class KeyService:
     ) -> KeyInfo:
         check_name(name)
         labels = check_labels(labels)
-        pol = KeyPolicy.from_dict(policy)
+        pol = KeyPolicy.for_new_key(policy)
         if state not in (KeyState.ACTIVE, KeyState.PRE_ACTIVE):
             raise InvalidInput(f"a new key is active or pre-active, not {state!r}")
         root, root_id = self.sealer.root()
@@ -470,6 +486,11 @@ class KeyService:
             changes["labels"] = check_labels(labels)
         if policy is not UNSET:
             merged = KeyPolicy.from_dict({**record.policy, **(policy or {})})
+            if merged.allow_backup is None:  # a key stored before the flag existed keeps what it had
+                merged = replace(merged, allow_backup=backup_allowed(record.policy))
+            refusal = merged.loosened_from(record.policy)
+            if refusal is not None:
+                raise InvalidState(f"{name!r}: {refusal}")
             changes["policy"] = merged.to_dict()
             if merged.rotation_period != record.policy.get("rotation_period"):
                 changes["next_rotation_at"] = (
@@ -555,6 +576,10 @@ class KeyService:
         updated = await self.store.update_key(replace(record, deletion_at=None, updated_at=self.clock()))
         self._changed(tenant, name)
         return _info(updated, await self.store.get_versions(updated.id))
+
+    async def destroy_now(self, record: KeyRecord) -> KeyInfo:
+        """Destroys every version of a key at once, without a waiting period (SKMS's own wrapping keys)."""
+        return await self._destroy(record)
 
     async def _destroy(self, record: KeyRecord) -> KeyInfo:
         versions = await self.store.get_versions(record.id)
@@ -980,14 +1005,14 @@ class KeyService:
         tenant: str | None = None,
         names: Sequence[str] | None = None,
         *,
-        recipient_public_key: bytes,
+        recipient: str,
         principal: object = None,
-    ) -> bytes:
-        """An encrypted bundle of some keys of a tenant, a whole tenant, or every tenant (None)."""
+    ) -> "BackupResult":
+        """An encrypted bundle of some keys of a tenant, a whole tenant, or every tenant (None),
+        for a registered backup recipient; see :func:`skms.keys.backup.backup`."""
         from skms.keys import backup
 
-        await self.guard.check(principal, "key:Backup", tenant or "*", "key:*")
-        return await backup.backup(self, tenant, names, recipient_public_key=recipient_public_key, principal=principal)
+        return await backup.backup(self, tenant, names, recipient=recipient, principal=principal)
 
     async def restore(
         self,
@@ -1001,11 +1026,27 @@ class KeyService:
         """Recreates every key of a backup bundle here; returns counts (keys, versions, replaced)."""
         from skms.keys import backup
 
-        if isinstance(principal, object) and principal is not None:
-            await self.guard.check(principal, "key:Restore", getattr(principal, "tenant", "*"), "key:*")
         return await backup.restore(
             self, bundle, backup_private_key, tenant_map=tenant_map, overwrite=overwrite, principal=principal
         )
+
+    async def register_backup_recipient(
+        self, tenant: str | None, name: str, public_key: bytes, *, principal: object = None
+    ) -> "BackupRecipient":
+        """Registers an X-Wing public key that backups of ``tenant`` (None: every tenant) may be encrypted for."""
+        from skms.keys import backup
+
+        return await backup.register_recipient(self, tenant, name, public_key, principal=principal)
+
+    async def list_backup_recipients(self, tenant: str | None, *, principal: object = None) -> list["BackupRecipient"]:
+        from skms.keys import backup
+
+        return await backup.list_recipients(self, tenant, principal=principal)
+
+    async def delete_backup_recipient(self, tenant: str | None, name: str, *, principal: object = None) -> None:
+        from skms.keys import backup
+
+        await backup.delete_recipient(self, tenant, name, principal=principal)
 
 
 def _encode_cursor(name: str) -> str:

@@ -59,7 +59,7 @@ from skms.errors import (
     PolicyViolation,
     UnsupportedOperation,
 )
-from skms.keys.model import KeyPolicy, KeyState, check_labels, check_name
+from skms.keys.model import KeyPolicy, KeyState, check_labels, check_name, is_exportable
 from skms.storage.base import ImportTokenRecord, KeyRecord
 
 if TYPE_CHECKING:
@@ -101,7 +101,8 @@ def _wrapping_type(algorithm: object) -> str:
         ) from None
 
 
-def _check_tenant(tenant: object) -> str:
+def check_tenant(tenant: object) -> str:
+    """The tenant if a caller may name it: a non-empty string, and not SKMS's own internal tenant."""
     if not isinstance(tenant, str) or not tenant:
         raise InvalidInput("a tenant is a non-empty string")
     if tenant == INTERNAL_TENANT:
@@ -195,7 +196,7 @@ async def get_import_parameters(
 ) -> tuple[str, bytes, float]:
     """A new import token, the wrapping public key and the token's expiry (clock seconds)."""
     await service.guard.check(principal, "key:Import", tenant, "key:*")
-    _check_tenant(tenant)
+    check_tenant(tenant)
     wrapping_type = _wrapping_type(wrapping_algorithm)
     if not isinstance(ttl, int) or isinstance(ttl, bool) or not 60 <= ttl <= MAX_IMPORT_TOKEN_TTL:
         raise InvalidInput(f"an import token lives 60 to {MAX_IMPORT_TOKEN_TTL} seconds, got {ttl!r}")
@@ -226,7 +227,7 @@ async def _retire_wrapping_key(service: "KeyService", key_id: str) -> None:
         return
     if record.state != KeyState.DESTROYED:
         with contextlib.suppress(Conflict):  # destroyed concurrently (run_due on another node)
-            await service._destroy(record)
+            await service.destroy_now(record)
 
 
 def _import_material(type: str, material: SecretBytes, format: str | None) -> tuple[SecretBytes, dict[str, Any] | None]:
@@ -277,7 +278,7 @@ async def import_key(
     from skms.keys.service import WALLET_TYPE
 
     await service.guard.check(principal, "key:Import", tenant, f"key:{name}")
-    _check_tenant(tenant)
+    check_tenant(tenant)
     check_name(name)
     # Everything that can be checked before the token is spent is checked here.
     if type != WALLET_TYPE:
@@ -313,7 +314,7 @@ async def import_key(
         if not versions or versions[0].material is None:
             raise NotFound("the import token's wrapping key is gone; get new import parameters")
         walg = registry.get(wrapping.type)
-        private = walg.key_class.load(service._material(wrapping, versions[0]), walg.storage_format)
+        private = walg.key_class.load(service.version_material(wrapping, versions[0]), walg.storage_format)
     finally:
         await _retire_wrapping_key(service, token.wrapping_key_id)
     material = unwrap_material(token.algorithm, private, wrapped_material)
@@ -327,9 +328,9 @@ async def import_key(
 
 
 async def _exportable(service: "KeyService", tenant: str, name: str) -> KeyRecord:
-    _check_tenant(tenant)
+    check_tenant(tenant)
     record = await service.store.get_key(tenant, name)  # fresh: the policy decides
-    if record.policy.get("exportable") is not True:
+    if not is_exportable(record.policy):
         raise PolicyViolation(f"{name!r} is not exportable (its policy has exportable=false)")
     if record.state == KeyState.DESTROYED:
         raise UnsupportedOperation(f"{name!r} is destroyed: its material is gone")
@@ -345,7 +346,7 @@ async def _version_material(service: "KeyService", record: KeyRecord, version: i
         version = max(enabled)
     if not isinstance(version, int) or isinstance(version, bool) or version not in versions:
         raise NotFound(f"{record.name!r} has no version {version}")
-    return version, service._material(record, versions[version])
+    return version, service.version_material(record, versions[version])
 
 
 async def export_key(
@@ -390,6 +391,7 @@ __all__ = [
     "IMPORT_TOKEN_TTL",
     "INTERNAL_TENANT",
     "WRAPPING_ALGORITHMS",
+    "check_tenant",
     "export_key",
     "export_wallet_phrase",
     "get_import_parameters",

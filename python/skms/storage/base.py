@@ -84,6 +84,18 @@ class ImportTokenRecord:
 
 
 @dataclass(slots=True)
+class BackupRecipientRecord:
+    """A public key that backup bundles of a tenant may be encrypted for, registered by an admin."""
+
+    tenant: str
+    name: str
+    public_key: bytes
+    fingerprint: str
+    created_at: float
+    created_by: str
+
+
+@dataclass(slots=True)
 class KeyFilter:
     type: str | None = None
     state: str | None = None
@@ -246,6 +258,22 @@ class KeyStore(ABC):
     async def delete_import_token(self, token_id: str) -> bool:
         """Removes the token; True only for the one caller that removed it (single use)."""
 
+    # -- backup recipients --
+    @abstractmethod
+    async def put_backup_recipient(self, record: BackupRecipientRecord) -> None:
+        """Raises Conflict when the tenant already has a recipient of that name."""
+
+    @abstractmethod
+    async def get_backup_recipient(self, tenant: str, name: str) -> BackupRecipientRecord: ...
+
+    @abstractmethod
+    async def list_backup_recipients(self, tenant: str) -> list[BackupRecipientRecord]:
+        """A tenant's recipients, ordered by name."""
+
+    @abstractmethod
+    async def delete_backup_recipient(self, tenant: str, name: str) -> None:
+        """Raises NotFound when there is no such recipient."""
+
     # -- API keys --
     @abstractmethod
     async def put_api_key(self, record: ApiKeyRecord) -> None: ...
@@ -361,6 +389,17 @@ def api_key_from_row(row: Sequence[Any]) -> ApiKeyRecord:
 def api_key_to_row(r: ApiKeyRecord) -> tuple[Any, ...]:
     return (r.id, r.tenant, r.principal, r.secret_hash, dumps(r.roles), r.description, r.created_at, r.expires_at,
             r.revoked_at)  # fmt: skip
+
+
+BACKUP_RECIPIENT_COLUMNS = "tenant, name, public_key, fingerprint, created_at, created_by"
+
+
+def backup_recipient_from_row(row: Sequence[Any]) -> BackupRecipientRecord:
+    return BackupRecipientRecord(row[0], row[1], bytes(row[2]), row[3], row[4], row[5])
+
+
+def backup_recipient_to_row(r: BackupRecipientRecord) -> tuple[Any, ...]:
+    return (r.tenant, r.name, r.public_key, r.fingerprint, r.created_at, r.created_by)
 
 
 AUDIT_COLUMNS = "chain_id, seq, time, tenant, principal, action, resource, result, event, hash, mac, mac_version"

@@ -18,12 +18,14 @@ from skms.storage.base import (
     API_KEY_COLUMNS,
     AUDIT_CHECKPOINT_COLUMNS,
     AUDIT_COLUMNS,
+    BACKUP_RECIPIENT_COLUMNS,
     KEY_COLUMNS,
     VERSION_COLUMNS,
     ApiKeyRecord,
     AuditCheckpoint,
     AuditFilter,
     AuditRow,
+    BackupRecipientRecord,
     ImportTokenRecord,
     KeyFilter,
     KeyRecord,
@@ -32,6 +34,8 @@ from skms.storage.base import (
     VersionRecord,
     api_key_from_row,
     api_key_to_row,
+    backup_recipient_from_row,
+    backup_recipient_to_row,
     dumps,
     key_from_row,
     key_to_row,
@@ -303,6 +307,36 @@ class PostgresStore(KeyStore):
     async def delete_import_token(self, token_id: str) -> bool:
         status = await self.pool.execute("DELETE FROM import_tokens WHERE id = $1", token_id)
         return bool(status == "DELETE 1")
+
+    # -- backup recipients ----------------------------------------------------------------
+
+    async def put_backup_recipient(self, record: BackupRecipientRecord) -> None:
+        try:
+            await self.pool.execute(
+                f"INSERT INTO backup_recipients ({BACKUP_RECIPIENT_COLUMNS}) VALUES ({_params(6)})",
+                *backup_recipient_to_row(record),
+            )
+        except asyncpg.UniqueViolationError:
+            raise Conflict(f"a backup recipient named {record.name!r} exists") from None
+
+    async def get_backup_recipient(self, tenant: str, name: str) -> BackupRecipientRecord:
+        row = await self.pool.fetchrow(
+            f"SELECT {BACKUP_RECIPIENT_COLUMNS} FROM backup_recipients WHERE tenant = $1 AND name = $2", tenant, name
+        )
+        if row is None:
+            raise NotFound(f"no backup recipient named {name!r}")
+        return backup_recipient_from_row(row)
+
+    async def list_backup_recipients(self, tenant: str) -> list[BackupRecipientRecord]:
+        rows = await self.pool.fetch(
+            f"SELECT {BACKUP_RECIPIENT_COLUMNS} FROM backup_recipients WHERE tenant = $1 ORDER BY name", tenant
+        )
+        return [backup_recipient_from_row(r) for r in rows]
+
+    async def delete_backup_recipient(self, tenant: str, name: str) -> None:
+        status = await self.pool.execute("DELETE FROM backup_recipients WHERE tenant = $1 AND name = $2", tenant, name)
+        if status != "DELETE 1":
+            raise NotFound(f"no backup recipient named {name!r}")
 
     # -- API keys -------------------------------------------------------------------------
 

@@ -24,12 +24,14 @@ from skms.storage.base import (
     API_KEY_COLUMNS,
     AUDIT_CHECKPOINT_COLUMNS,
     AUDIT_COLUMNS,
+    BACKUP_RECIPIENT_COLUMNS,
     KEY_COLUMNS,
     VERSION_COLUMNS,
     ApiKeyRecord,
     AuditCheckpoint,
     AuditFilter,
     AuditRow,
+    BackupRecipientRecord,
     ImportTokenRecord,
     KeyFilter,
     KeyRecord,
@@ -38,6 +40,8 @@ from skms.storage.base import (
     VersionRecord,
     api_key_from_row,
     api_key_to_row,
+    backup_recipient_from_row,
+    backup_recipient_to_row,
     dumps,
     key_from_row,
     key_to_row,
@@ -453,6 +457,48 @@ class SqliteStore(KeyStore):
             return c.execute("DELETE FROM import_tokens WHERE id = ?", (token_id,)).rowcount == 1
 
         return await self._run(write, write=True)
+
+    # -- backup recipients ----------------------------------------------------------------
+
+    async def put_backup_recipient(self, record: BackupRecipientRecord) -> None:
+        def write(c: sqlite3.Connection) -> None:
+            try:
+                c.execute(
+                    f"INSERT INTO backup_recipients ({BACKUP_RECIPIENT_COLUMNS}) VALUES (?,?,?,?,?,?)",
+                    backup_recipient_to_row(record),
+                )
+            except sqlite3.IntegrityError:
+                raise Conflict(f"a backup recipient named {record.name!r} exists") from None
+
+        await self._run(write, write=True)
+
+    async def get_backup_recipient(self, tenant: str, name: str) -> BackupRecipientRecord:
+        def read(c: sqlite3.Connection) -> BackupRecipientRecord:
+            row = c.execute(
+                f"SELECT {BACKUP_RECIPIENT_COLUMNS} FROM backup_recipients WHERE tenant = ? AND name = ?",
+                (tenant, name),
+            ).fetchone()
+            if row is None:
+                raise NotFound(f"no backup recipient named {name!r}")
+            return backup_recipient_from_row(row)
+
+        return await self._run(read, write=False)
+
+    async def list_backup_recipients(self, tenant: str) -> list[BackupRecipientRecord]:
+        def read(c: sqlite3.Connection) -> list[BackupRecipientRecord]:
+            rows = c.execute(
+                f"SELECT {BACKUP_RECIPIENT_COLUMNS} FROM backup_recipients WHERE tenant = ? ORDER BY name", (tenant,)
+            )
+            return [backup_recipient_from_row(r) for r in rows]
+
+        return await self._run(read, write=False)
+
+    async def delete_backup_recipient(self, tenant: str, name: str) -> None:
+        def write(c: sqlite3.Connection) -> None:
+            if c.execute("DELETE FROM backup_recipients WHERE tenant = ? AND name = ?", (tenant, name)).rowcount != 1:
+                raise NotFound(f"no backup recipient named {name!r}")
+
+        await self._run(write, write=True)
 
     # -- API keys -------------------------------------------------------------------------
 
