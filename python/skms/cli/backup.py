@@ -1,4 +1,5 @@
-"""``skms backup keypair|create|restore``: encrypted bundles for a backup key, with SLIP-39 escrow."""
+"""``skms backup keypair|recipient|create|restore``: encrypted bundles for a registered backup
+recipient, with SLIP-39 escrow of its private key."""
 
 import os
 import sys
@@ -18,7 +19,7 @@ def _write_private(path: Path, data: bytes) -> None:
 
 @click.group("backup")
 def backup_group() -> None:
-    """Back up keys for a backup public key, split its private key among escrow agents, restore."""
+    """Back up keys for a registered backup recipient, split its private key among escrow agents, restore."""
 
 
 @backup_group.command("keypair")
@@ -39,33 +40,90 @@ def keypair(state: State, private_path: Path | None, shares: int, threshold: int
     if state.json:
         print_json({"public_key": public.hex(), "threshold": threshold, "shares": mnemonics})
         return
-    click.echo(f"backup public key (give it to `skms backup create --recipient`):\n{public.hex()}\n")
+    click.echo(
+        f"backup public key (an admin registers it: `skms backup recipient add NAME --public-key`):\n{public.hex()}\n"
+    )
     click.echo(f"escrow shares: any {threshold} of these {shares} recover the private key; give one to each agent:")
     for i, m in enumerate(mnemonics, 1):
         click.echo(f"  {i}. {m}")
 
 
+def _public_key(value: str) -> bytes:
+    text = value
+    if not all(c in "0123456789abcdefABCDEF" for c in value):
+        text = Path(value).read_text().strip()
+    try:
+        return bytes.fromhex(text)
+    except ValueError:
+        raise click.UsageError("--public-key must be the backup public key in hex, or a file holding it") from None
+
+
+@backup_group.group("recipient")
+def recipient_group() -> None:
+    """The public keys backups may be encrypted for (registering and removing them is an admin's)."""
+
+
+@recipient_group.command("add")
+@click.argument("name")
+@click.option("--public-key", "public_key", required=True, help="The backup public key (hex) or a file holding it.")
+@output_option
+@pass_state
+def recipient_add(state: State, name: str, public_key: str) -> None:
+    """Registers a backup recipient."""
+    r = state.client().register_backup_recipient(name, _public_key(public_key))
+    if state.json:
+        print_json({"name": r.name, "fingerprint": r.fingerprint, "created_by": r.created_by})
+    else:
+        click.echo(f"registered backup recipient {r.name} (sha256 {r.fingerprint})")
+
+
+@recipient_group.command("list")
+@output_option
+@pass_state
+def recipient_list(state: State) -> None:
+    """The tenant's backup recipients."""
+    recipients = state.client().list_backup_recipients()
+    if state.json:
+        print_json([
+            {"name": r.name, "fingerprint": r.fingerprint, "created_at": r.created_at, "created_by": r.created_by}
+            for r in recipients
+        ])  # fmt: skip
+        return
+    for r in recipients:
+        click.echo(f"{r.name}\tsha256 {r.fingerprint}\tby {r.created_by}")
+
+
+@recipient_group.command("remove")
+@click.argument("name")
+@output_option
+@pass_state
+def recipient_remove(state: State, name: str) -> None:
+    """Removes a backup recipient: no further backup can be made for it."""
+    state.client().delete_backup_recipient(name)
+    if state.json:
+        print_json({"removed": name})
+    else:
+        click.echo(f"removed backup recipient {name}")
+
+
 @backup_group.command("create")
-@click.option("--recipient", required=True, help="The backup public key (hex) or a file holding it.")
+@click.option(
+    "--recipient", required=True, help="The name of a registered backup recipient (`skms backup recipient list`)."
+)
 @click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="Bundle file.")
 @click.option("--name", "names", multiple=True, help="Only these keys (repeatable); all keys by default.")
 @output_option
 @pass_state
 def create(state: State, recipient: str, out: Path, names: tuple[str, ...]) -> None:
-    """Writes an encrypted bundle of the tenant's keys."""
-    text = recipient
-    if not all(c in "0123456789abcdefABCDEF" for c in recipient):
-        text = Path(recipient).read_text().strip()
-    try:
-        public = bytes.fromhex(text)
-    except ValueError:
-        raise click.UsageError("--recipient must be the backup public key in hex") from None
-    bundle = state.client().backup(public, list(names) or None)
-    out.write_bytes(bundle)
+    """Writes an encrypted bundle of the tenant's keys (keys whose policy forbids backup are left out)."""
+    result = state.client().backup(recipient, list(names) or None)
+    out.write_bytes(result.bundle)
     if state.json:
-        print_json({"file": str(out), "bytes": len(bundle)})
-    else:
-        click.echo(f"wrote {len(bundle):,} bytes to {out}")
+        print_json({"file": str(out), "bytes": len(result.bundle), "keys": result.keys, "skipped": result.skipped})
+        return
+    click.echo(f"wrote {len(result.bundle):,} bytes ({len(result.keys)} keys) to {out}")
+    if result.skipped:
+        click.echo(f"left out (their policy does not allow backup): {', '.join(result.skipped)}", err=True)
 
 
 @backup_group.command("restore")

@@ -23,6 +23,8 @@ from skms.client._sync import Client
 from skms.client.errors import ProblemDetails, TransportError
 from skms.client.models import (
     Address,
+    Backup,
+    BackupRecipient,
     Ciphertext,
     DataKey,
     Encapsulated,
@@ -46,6 +48,8 @@ __all__ = [
     "DEFAULT_ADDR",
     "Address",
     "AsyncClient",
+    "Backup",
+    "BackupRecipient",
     "Call",
     "Ciphertext",
     "Client",

@@ -204,7 +204,9 @@ _wallet_created = msgspec.json.Decoder(m._WalletCreated)
 _addresses = msgspec.json.Decoder(m._Addresses)
 _random = msgspec.json.Decoder(m._Random)
 _digest = msgspec.json.Decoder(m._Digest)
-_bundle = msgspec.json.Decoder(m._Bundle)
+_backup_of = _decoder(m.Backup)
+_recipient_of = _decoder(m.BackupRecipient)
+_recipients = msgspec.json.Decoder(m._Recipients)
 _restored = msgspec.json.Decoder(m.Restored)
 
 
@@ -547,12 +549,31 @@ def hash(algorithm: str, data: bytes) -> Call[bytes]:
     return _post("/v1/hash", lambda b: _digest.decode(b).digest, algorithm=algorithm, input=data)
 
 
-def backup(recipient_public_key: bytes, names: Sequence[str] | None = None) -> Call[bytes]:
-    """An encrypted bundle of the tenant's keys (or ``names``) for a backup public key."""
-    fields: dict[str, Any] = {"recipient_public_key": recipient_public_key}
+def backup(recipient: str, names: Sequence[str] | None = None) -> Call[m.Backup]:
+    """An encrypted bundle of the tenant's keys (or ``names``) for a registered backup recipient.
+
+    A named key whose policy does not allow backup is refused (403); a whole-tenant backup leaves
+    such keys out and lists them in ``skipped``.
+    """
+    fields: dict[str, Any] = {"recipient": recipient}
     if names is not None:
         fields["names"] = list(names)
-    return _post("/v1/backup", lambda b: _bundle.decode(b).bundle, **fields)
+    return _post("/v1/backup", _backup_of, **fields)
+
+
+def register_backup_recipient(name: str, public_key: bytes) -> Call[m.BackupRecipient]:
+    """Registers an X-Wing public key (``skms backup keypair``) that backups may be encrypted for (admin)."""
+    return _post("/v1/backup/recipients", _recipient_of, name=name, public_key=public_key)
+
+
+def list_backup_recipients() -> Call[list[m.BackupRecipient]]:
+    """The tenant's registered backup recipients."""
+    return _get("/v1/backup/recipients", lambda b: _recipients.decode(b).recipients)
+
+
+def delete_backup_recipient(name: str) -> Call[None]:
+    """Removes a backup recipient (admin): no backup can be made for it any more."""
+    return Call("DELETE", f"/v1/backup/recipients/{_seg(name)}", lambda b: None)
 
 
 def restore(bundle: bytes, backup_private_key: bytes, *, overwrite: bool = False) -> Call[m.Restored]:
@@ -693,7 +714,8 @@ OPERATIONS = (
     encrypt, encrypt_batch, decrypt, decrypt_batch, rewrap, rewrap_batch, datakey, sign, sign_batch, verify,
     verify_batch, hmac, hmac_batch, verify_hmac, verify_hmac_batch, encapsulate, decapsulate,
     create_wallet, import_wallet, get_wallet, wallet_xpub, wallet_addresses, wallet_sign,
-    random, hash, health, ready, seal_status, init, unseal, seal, metrics, backup, restore,
+    random, hash, health, ready, seal_status, init, unseal, seal, metrics, backup, register_backup_recipient,
+    list_backup_recipients, delete_backup_recipient, restore,
     create_api_key, list_api_keys, revoke_api_key, put_policy, get_policy, list_policies, delete_policy,
     bind_principal, get_binding, simulate, audit, verify_audit,
 )  # fmt: skip

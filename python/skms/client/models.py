@@ -57,6 +57,7 @@ class KeyPolicy(Model, frozen=True):
     version_ttl: int | None = None
     exportable: bool | None = None
     deletion_window: int | None = None
+    allow_backup: bool | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {f: getattr(self, f) for f in self.__struct_fields__ if getattr(self, f) is not None}
@@ -264,8 +265,28 @@ class _Random(msgspec.Struct):
     random: bytes
 
 
-class _Bundle(msgspec.Struct):
+class Backup(Model, frozen=True):
+    """An encrypted backup bundle, the recipient it is for, the keys in it and those left out."""
+
     bundle: bytes
+    recipient: str
+    keys: list[str]
+    #: Keys whose policy does not allow backup (left out of a whole-tenant backup).
+    skipped: list[str]
+
+
+class BackupRecipient(Model, frozen=True):
+    """A registered backup recipient: a public key that backups may be encrypted for."""
+
+    name: str
+    public_key: bytes
+    fingerprint: str
+    created_at: float
+    created_by: str
+
+
+class _Recipients(msgspec.Struct):
+    recipients: list[BackupRecipient]
 
 
 class Restored(msgspec.Struct, frozen=True):
@@ -283,6 +304,8 @@ class _Digest(msgspec.Struct):
 
 __all__ = [
     "Address",
+    "Backup",
+    "BackupRecipient",
     "Ciphertext",
     "DataKey",
     "Encapsulated",
