@@ -6,10 +6,14 @@ Any changed byte, or the wrong private key, is refused. Escrow shares recover wi
 """
 
 import asyncio
+import hashlib
 import itertools
+import json
 import os
 import secrets
+import uuid
 from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -24,6 +28,7 @@ from skms.crypto.registry import CryptoPolicy
 from skms.errors import (
     AlgorithmNotAllowed,
     Conflict,
+    Forbidden,
     IntegrityError,
     InvalidInput,
     InvalidKey,
@@ -123,6 +128,24 @@ def backup_keys() -> tuple[SecretBytes, bytes]:
     return backup.create_backup_keypair()
 
 
+# -- backups for a registered recipient ------------------------------------------------------------
+
+ESCROW = "escrow"
+#: Keys that go into backups say so when they are created (non-exportable keys stay out by default).
+BACKUP = {"allow_backup": True}
+
+
+async def bundle_of(
+    service: KeyService, public: bytes, tenant: str | None = None, names: list[str] | None = None
+) -> bytes:
+    """A bundle for the recipient ``escrow`` (registered for ``tenant`` first, if need be)."""
+    if ESCROW not in {r.name for r in await service.list_backup_recipients(tenant)}:
+        await service.register_backup_recipient(tenant, ESCROW, public)
+    result = await service.backup(tenant, names, recipient=ESCROW)
+    assert result.recipient == ESCROW and result.skipped == ()
+    return result.bundle
+
+
 # -- a store with a bit of everything ----------------------------------------------------------------
 
 
@@ -142,29 +165,29 @@ async def populate(service: KeyService, clock: Clock) -> dict[str, Any]:
     await service.trim_versions("acme", "data")  # version 1's material is destroyed
 
     clock.now += 10
-    await service.create_key("acme", "signer", "ed25519")
+    await service.create_key("acme", "signer", "ed25519", policy=BACKUP)
     made["signature"], _ = await service.sign("acme", "signer", MESSAGE)
     await service.set_state("acme", "signer", "suspended")
 
-    await service.create_key("acme", "rsa", "rsa-3072", purpose="encrypt")
+    await service.create_key("acme", "rsa", "rsa-3072", purpose="encrypt", policy=BACKUP)
     made["rsa_ciphertext"], _ = await service.encrypt("acme", "rsa", MESSAGE)
     await service.set_state("acme", "rsa", "compromised")
 
-    await service.create_key("acme", "later", "hmac-sha256", state="pre-active")
-    await service.create_key("acme", "leaving", "ecdsa-secp256k1")
+    await service.create_key("acme", "later", "hmac-sha256", state="pre-active", policy=BACKUP)
+    await service.create_key("acme", "leaving", "ecdsa-secp256k1", policy=BACKUP)
     clock.now += 5
     await service.schedule_deletion("acme", "leaving", window=3600)
-    await service.create_key("acme", "gone", "ml-kem-768")
+    await service.create_key("acme", "gone", "ml-kem-768", policy=BACKUP)
     await service.schedule_deletion("acme", "gone", window=0)
 
-    _, made["phrase"] = await service.create_wallet("acme", "vault", words=12, labels={"kind": "hot"})
+    _, made["phrase"] = await service.create_wallet("acme", "vault", words=12, labels={"kind": "hot"}, policy=BACKUP)
     made["xpub"] = await service.wallet_xpub("acme", "vault", "m/84'/0'/0'")
-    await service.import_wallet("acme", "bip32", seed=bytes(range(16)))
+    await service.import_wallet("acme", "bip32", seed=bytes(range(16)), policy=BACKUP)
     made["bip32_xpub"] = await service.wallet_xpub("acme", "bip32", "m/0'")
 
-    await service.create_key("beta", "pq", "ml-dsa-65", labels={"q": "safe"})
+    await service.create_key("beta", "pq", "ml-dsa-65", labels={"q": "safe"}, policy=BACKUP)
     made["pq_signature"], _ = await service.sign("beta", "pq", MESSAGE)
-    await service.create_key("beta", "kem", "x25519+ml-kem-768")
+    await service.create_key("beta", "kem", "x25519+ml-kem-768", policy=BACKUP)
     made["shared"], made["encapsulated"], _ = await service.encapsulate("beta", "kem")
     # An import wrapping key lives in the internal tenant: it is not backed up.
     await service.get_import_parameters("acme", "ml-kem-768-aes-kwp")
@@ -201,7 +224,7 @@ def test_backup_and_restore_everything(
 
     async def body(source: KeyService, target: KeyService, clock: Clock) -> None:
         made = await populate(source, clock)
-        bundle = await source.backup(recipient_public_key=public)
+        bundle = await bundle_of(source, public)
         assert bundle.startswith(b"SKMS-BACKUP\x00\x00\x01")
         assert MESSAGE not in bundle and made["phrase"].encode() not in bundle
 
@@ -245,7 +268,7 @@ def test_restore_into_a_tenant_map_and_overwrite(
 
     async def body(source: KeyService, target: KeyService, clock: Clock) -> None:
         made = await populate(source, clock)
-        bundle = await source.backup("acme", recipient_public_key=public)
+        bundle = await bundle_of(source, public, "acme")
         # into the same store, under another tenant: the ids are taken, so new ones are given
         counts = await source.restore(bundle, private, tenant_map={"acme": "acme-copy"})
         assert counts["keys"] == len((await source.list_keys("acme"))[0])
@@ -280,23 +303,27 @@ def test_backup_selection(sqlite_urls: tuple[str, str], tmp_path: Path, backup_k
 
     async def body(source: KeyService, target: KeyService, clock: Clock) -> None:
         await populate(source, clock)
-        bundle = await source.backup("acme", ["signer", "vault", "signer"], recipient_public_key=public)
+        bundle = await bundle_of(source, public, "acme", ["signer", "vault", "signer"])
         assert await target.restore(bundle, private) == {"keys": 2, "versions": 2, "replaced": 0}
         assert sorted(k.name for k in (await target.list_keys("acme"))[0]) == ["signer", "vault"]
 
-        bundle = await source.backup("beta", recipient_public_key=public)
+        bundle = await bundle_of(source, public, "beta")
         assert (await target.restore(bundle, private))["keys"] == 2
         assert (await target.list_keys("beta"))[0]
 
         with pytest.raises(InvalidInput, match="tenant"):
-            await source.backup(None, ["signer"], recipient_public_key=public)
+            await source.backup(None, ["signer"], recipient=ESCROW)
         with pytest.raises(NotFound):
-            await source.backup("acme", ["signer", "nope"], recipient_public_key=public)
+            await source.backup("acme", ["signer", "nope"], recipient=ESCROW)
         with pytest.raises(InvalidKey):
-            await source.backup("acme", recipient_public_key=public[:-1])
+            await source.register_backup_recipient("acme", "short", public[:-1])
+        with pytest.raises(InvalidInput, match="registered backup recipients"):  # a raw key is no recipient
+            await source.backup("acme", recipient=public)  # type: ignore[arg-type]
+        with pytest.raises(NotFound, match="no backup recipient named 'stranger'"):
+            await source.backup("acme", recipient="stranger")
         with pytest.raises(PolicyViolation):
-            await source.backup(INTERNAL_TENANT, recipient_public_key=public)
-        empty = await source.backup("nobody", recipient_public_key=public)
+            await source.backup(INTERNAL_TENANT, recipient=ESCROW)
+        empty = await bundle_of(source, public, "nobody")
         assert await target.restore(empty, private) == {"keys": 0, "versions": 0, "replaced": 0}
 
     run_pair(sqlite_urls, tmp_path, body)
@@ -308,8 +335,8 @@ def test_tampered_bundle_is_refused(
     private, public = backup_keys
 
     async def body(source: KeyService, target: KeyService, clock: Clock) -> None:
-        await source.create_key("acme", "k", "aes256-gcm")
-        bundle = await source.backup(recipient_public_key=public)
+        await source.create_key("acme", "k", "aes256-gcm", policy=BACKUP)
+        bundle = await bundle_of(source, public)
         for i in range(len(bundle)):  # every byte: header, KEM ciphertext, nonce, body, tag
             altered = bytearray(bundle)
             altered[i] ^= 0x40
@@ -340,13 +367,13 @@ def test_restore_checks_before_writing(
     private, public = backup_keys
 
     async def body(source: KeyService, target: KeyService, clock: Clock) -> None:
-        await source.create_key("acme", "a", "aes256-gcm")
-        await source.create_key("acme", "b", "hmac-sha256")
-        await source.create_key("other", "b", "aes256-gcm")
-        bundle = await source.backup(recipient_public_key=public)
-        await source.create_key("signers", "s", "ed25519")
+        await source.create_key("acme", "a", "aes256-gcm", policy=BACKUP)
+        await source.create_key("acme", "b", "hmac-sha256", policy=BACKUP)
+        await source.create_key("other", "b", "aes256-gcm", policy=BACKUP)
+        bundle = await bundle_of(source, public)
+        await source.create_key("signers", "s", "ed25519", policy=BACKUP)
         with pytest.raises(AlgorithmNotAllowed):  # the target's crypto policy refuses ed25519
-            await target.restore(await source.backup("signers", recipient_public_key=public), private)
+            await target.restore(await bundle_of(source, public, "signers"), private)
         with pytest.raises(InvalidInput, match="two keys"):
             await target.restore(bundle, private, tenant_map={"other": "acme"})
         with pytest.raises(PolicyViolation, match="reserved"):
@@ -356,7 +383,7 @@ def test_restore_checks_before_writing(
         with pytest.raises(Sealed):
             await target.restore(bundle, private, tenant_map={"acme": "x", "other": "y"})
         with pytest.raises(Sealed):
-            await target.backup(recipient_public_key=public)
+            await target.backup(recipient=ESCROW)
 
     run_pair(sqlite_urls, tmp_path, body, crypto_policy=CryptoPolicy(denied=frozenset({"ed25519"})))
 
@@ -434,9 +461,9 @@ def test_escrowed_key_restores_a_backup(
     shares = backup.split_backup_key(private, 3, 5, passphrase="escrow")
 
     async def body(source: KeyService, target: KeyService, clock: Clock) -> None:
-        await source.create_key("acme", "k", "aes256-gcm")
+        await source.create_key("acme", "k", "aes256-gcm", policy=BACKUP)
         text, _ = await source.encrypt("acme", "k", MESSAGE)
-        bundle = await source.backup(recipient_public_key=public)
+        bundle = await bundle_of(source, public)
         recovered = backup.recover_backup_key([shares[4], shares[1], shares[2]], passphrase="escrow")
         await target.restore(bundle, recovered)
         assert await target.decrypt("acme", "k", text) == MESSAGE
@@ -444,3 +471,180 @@ def test_escrowed_key_restores_a_backup(
             await target.restore(bundle, backup.recover_backup_key(shares[:3], passphrase="oops"), overwrite=True)
 
     run_pair(sqlite_urls, tmp_path, body)
+
+
+# -- issue 13: what may be backed up, for whom, and what a restore may change ----------------------------
+
+
+def test_recipients_register_list_delete(
+    store_urls: tuple[str, str], tmp_path: Path, backup_keys: tuple[SecretBytes, bytes]
+) -> None:
+    private, public = backup_keys
+
+    async def body(source: KeyService, target: KeyService, clock: Clock) -> None:
+        made = await source.register_backup_recipient("acme", "vault-a", public)
+        assert (made.name, made.public_key, made.created_by) == ("vault-a", public, "local")
+        assert made.fingerprint == hashlib.sha256(public).hexdigest() and made.created_at == T0
+        assert await source.list_backup_recipients("acme") == [made]
+        assert await source.list_backup_recipients("beta") == []  # per tenant
+        assert await source.list_backup_recipients(None) == []  # store-wide ones are apart
+        with pytest.raises(Conflict):
+            await source.register_backup_recipient("acme", "vault-a", backup.create_backup_keypair()[1])
+        for bad in (b"", public[:-1], b"\0" * 1216 + b"x"):
+            with pytest.raises(InvalidKey):
+                await source.register_backup_recipient("acme", "bad", bad)
+        with pytest.raises(InvalidInput):
+            await source.register_backup_recipient("acme", "no/slash", public)
+        with pytest.raises(PolicyViolation):
+            await source.register_backup_recipient(INTERNAL_TENANT, "sneaky", public)
+        await source.create_key("acme", "k", "aes256-gcm", policy=BACKUP)
+        result = await source.backup("acme", recipient="vault-a")
+        assert result.keys == ("k",) and backup.open_bundle(result.bundle, private)
+        with pytest.raises(NotFound):  # a recipient of another tenant is not this tenant's
+            await source.backup("beta", recipient="vault-a")
+        await source.delete_backup_recipient("acme", "vault-a")
+        assert await source.list_backup_recipients("acme") == []
+        with pytest.raises(NotFound, match="no backup recipient named 'vault-a'"):
+            await source.backup("acme", recipient="vault-a")
+        with pytest.raises(NotFound):
+            await source.delete_backup_recipient("acme", "vault-a")
+
+    run_pair(store_urls, tmp_path, body)
+
+
+async def _flagged_keys(service: KeyService) -> None:
+    await service.create_key("acme", "locked", "aes256-gcm")  # neither exportable nor backed up
+    await service.create_key("acme", "escrowed", "ed25519", policy={"allow_backup": True})
+    await service.create_key("acme", "open", "hmac-sha256", policy={"exportable": True})  # backup follows
+    await service.create_key("acme", "no-backup", "aes256-gcm", policy={"exportable": True, "allow_backup": False})
+    await service.create_wallet("acme", "cold", words=12)  # a wallet follows the same rules
+    await service.create_wallet("acme", "warm", words=12, policy={"allow_backup": True})
+
+
+def test_allow_backup_decides_what_a_bundle_holds(
+    store_urls: tuple[str, str], tmp_path: Path, backup_keys: tuple[SecretBytes, bytes]
+) -> None:
+    private, public = backup_keys
+
+    async def body(source: KeyService, target: KeyService, clock: Clock) -> None:
+        await _flagged_keys(source)
+        policies = {k.name: k.policy for k in (await source.list_keys("acme"))[0]}
+        assert {n: (p["exportable"], p["allow_backup"]) for n, p in policies.items()} == {
+            "locked": (False, False), "escrowed": (False, True), "open": (True, True),
+            "no-backup": (True, False), "cold": (False, False), "warm": (False, True),
+        }  # fmt: skip
+        await source.register_backup_recipient("acme", ESCROW, public)
+        # Naming a key that may not be backed up is refused, naming it: nothing is skipped silently.
+        for name in ("locked", "no-backup", "cold"):
+            with pytest.raises(Forbidden, match=f"'{name}' may not be backed up"):
+                await source.backup("acme", ["escrowed", name], recipient=ESCROW)
+        # A whole tenant: those keys are left out and reported.
+        result = await source.backup("acme", recipient=ESCROW)
+        assert sorted(result.skipped) == ["cold", "locked", "no-backup"]
+        assert sorted(result.keys) == ["escrowed", "open", "warm"]
+        inside = json.loads(backup.open_bundle(result.bundle, private))
+        assert sorted(k["name"] for k in inside["keys"]) == ["escrowed", "open", "warm"]
+        # Every tenant (library, store-wide recipient): the same rule, names with their tenant.
+        await source.register_backup_recipient(None, ESCROW, public)
+        everything = await source.backup(recipient=ESCROW)
+        assert sorted(everything.skipped) == ["acme/cold", "acme/locked", "acme/no-backup"]
+        # Restore keeps every flag.
+        await target.restore(result.bundle, private)
+        for info in (await target.list_keys("acme"))[0]:
+            assert info.policy == policies[info.name]
+
+    run_pair(store_urls, tmp_path, body)
+
+
+def test_exportable_and_allow_backup_never_turn_on(sqlite_urls: tuple[str, str], tmp_path: Path) -> None:
+    async def body(source: KeyService, target: KeyService, clock: Clock) -> None:
+        await _flagged_keys(source)
+        for name, change in (("locked", {"exportable": True}), ("locked", {"allow_backup": True}),
+                             ("cold", {"exportable": True}), ("no-backup", {"allow_backup": True}),
+                             ("escrowed", {"exportable": True, "rotation_period": 86_400})):  # fmt: skip
+            before = await source.get_key("acme", name)
+            flag = next(iter(change))
+            with pytest.raises(InvalidState, match=f"{flag} cannot be turned on"):
+                await source.update_key("acme", name, policy=change)
+            assert (await source.get_key("acme", name)).policy == before.policy  # nothing written
+        # Turning them off is fine, and final.
+        info = await source.update_key("acme", "open", policy={"exportable": False})
+        assert (info.policy["exportable"], info.policy["allow_backup"]) == (False, True)
+        info = await source.update_key("acme", "open", policy={"allow_backup": False})
+        assert info.policy["allow_backup"] is False
+        with pytest.raises(InvalidState):
+            await source.update_key("acme", "open", policy={"allow_backup": True})
+        with pytest.raises(InvalidState):
+            await source.update_key("acme", "open", policy={"exportable": True})
+        # Unchanged flags pass; other fields still change.
+        info = await source.update_key("acme", "escrowed", policy={"allow_backup": True, "rotation_period": 86_400})
+        assert info.policy["rotation_period"] == 86_400 and info.policy["allow_backup"] is True
+        with pytest.raises(InvalidInput):
+            await source.create_key("acme", "typo", "aes256-gcm", policy={"allow_backup": "yes"})
+
+    run_pair(sqlite_urls, tmp_path, body)
+
+
+def test_keys_stored_before_allow_backup_follow_exportable(
+    sqlite_urls: tuple[str, str], tmp_path: Path, backup_keys: tuple[SecretBytes, bytes]
+) -> None:
+    private, public = backup_keys
+
+    async def body(source: KeyService, target: KeyService, clock: Clock) -> None:
+        for name, exportable in (("old-closed", False), ("old-open", True)):
+            await source.create_key("acme", name, "aes256-gcm", policy={"exportable": exportable})
+            record = await source.store.get_key("acme", name)
+            legacy = {k: v for k, v in record.policy.items() if k != "allow_backup"}
+            await source.store.update_key(replace(record, policy=legacy))
+        await source.register_backup_recipient("acme", ESCROW, public)
+        result = await source.backup("acme", recipient=ESCROW)
+        assert (result.keys, result.skipped) == (("old-open",), ("old-closed",))
+        with pytest.raises(InvalidState):
+            await source.update_key("acme", "old-closed", policy={"allow_backup": True})
+        info = await source.update_key("acme", "old-open", policy={"exportable": False})
+        assert info.policy["allow_backup"] is True  # what it had, written down
+        # A bundle from before the flag: its keys get allow_backup = exportable, as they had.
+        document = {"format": backup.FORMAT_VERSION, "created_at": T0, "keys": []}
+        for name in ("old-closed", "old-open"):
+            entry = json.loads(
+                backup.open_bundle((await source.backup("acme", ["old-open"], recipient=ESCROW)).bundle, private)
+            )["keys"][0]
+            entry["name"] = name
+            entry["policy"] = {"exportable": name == "old-open", "deletion_window": 3600}
+            document["keys"].append(entry)
+        document["keys"][1]["id"] = str(uuid.uuid4())
+        await target.restore(backup.seal_bundle(json.dumps(document).encode(), public), private)
+        assert (await target.get_key("acme", "old-closed")).policy["allow_backup"] is False
+        assert (await target.get_key("acme", "old-open")).policy["allow_backup"] is True
+
+    run_pair(sqlite_urls, tmp_path, body)
+
+
+def test_restore_never_loosens_the_key_it_replaces(
+    store_urls: tuple[str, str], tmp_path: Path, backup_keys: tuple[SecretBytes, bytes]
+) -> None:
+    """Anyone can make a bundle for a key pair of their own: restoring one over a locked key must not
+    make it exportable or backed up (and restore is an admin's act, see test_api_backup)."""
+    private, public = backup_keys
+
+    async def body(source: KeyService, target: KeyService, clock: Clock) -> None:
+        await target.create_key("acme", "locked", "aes256-gcm")
+        await target.create_key("acme", "escrowed", "aes256-gcm", policy={"allow_backup": True})
+        text, _ = await target.encrypt("acme", "locked", MESSAGE)
+        await source.create_key("acme", "locked", "aes256-gcm", policy={"exportable": True})
+        await source.create_key("acme", "escrowed", "aes256-gcm", policy={"exportable": True})
+        for name in ("locked", "escrowed"):
+            bundle = await bundle_of(source, public, "acme", [name])
+            with pytest.raises(Conflict, match=f"restoring over '{name}'.*exportable cannot be turned on"):
+                await target.restore(bundle, private, overwrite=True)
+        assert await target.decrypt("acme", "locked", text) == MESSAGE  # still the key it was
+        # The same flags (or tighter ones) restore over it as before.
+        await source.create_key("other", "locked", "aes256-gcm", policy={"allow_backup": True})
+        bundle = await bundle_of(source, public, "other", ["locked"])
+        with pytest.raises(Conflict, match="allow_backup cannot be turned on"):
+            await target.restore(bundle, private, tenant_map={"other": "acme"}, overwrite=True)
+        await source.create_key("other", "escrowed", "aes256-gcm", policy={"allow_backup": True})
+        bundle = await bundle_of(source, public, "other", ["escrowed"])
+        assert (await target.restore(bundle, private, tenant_map={"other": "acme"}, overwrite=True))["replaced"] == 1
+
+    run_pair(store_urls, tmp_path, body)

@@ -99,6 +99,13 @@ class Fixtures:
         assert r.status_code == 200, r.text
         return name
 
+    def fresh_recipient(self) -> str:
+        name = self.unique("r")
+        body = {"name": name, "public_key": b64(self.backup_public)}
+        r = self.h.client.post("/v1/backup/recipients", json=body, headers=self.h.admin)
+        assert r.status_code == 201, r.text
+        return name
+
     def fresh_api_key(self) -> str:
         key_id: str = self.h.api_key(self.unique("throwaway"), [])["api_key"]["id"]
         return key_id
@@ -277,15 +284,23 @@ TABLE: dict[tuple[str, str], Rule] = {
         ADMIN,
         path("/v1/authz/simulate", {"principal": "somebody", "action": "key:Sign", "resource": "key:t-sig"}),
     ),
-    # backup and restore (bundles of the tenant's keys for an X-Wing backup key)
+    # backup and restore (bundles of the tenant's keys for a registered backup recipient; issue 13:
+    # the recipients and restoring, which can put known material under a key's name, are the admin's)
     ("POST", "/v1/backup"): rule(
-        "key:Backup",
-        KEY_ADMIN,
-        lambda f, r: ("/v1/backup", {"recipient_public_key": b64(f.backup_public), "names": [f.enc]}, None),
+        "key:Backup", KEY_ADMIN, path("/v1/backup", {"recipient": "escrow", "names": ["restored"]})
+    ),
+    ("POST", "/v1/backup/recipients"): rule(
+        "backup:RegisterRecipient",
+        ADMIN,
+        lambda f, r: ("/v1/backup/recipients", {"name": f.unique("r"), "public_key": b64(f.backup_public)}, None),
+    ),
+    ("GET", "/v1/backup/recipients"): rule("backup:ListRecipients", {A, KA, WO, AU}, path("/v1/backup/recipients")),
+    ("DELETE", "/v1/backup/recipients/{name:str}"): rule(
+        "backup:DeleteRecipient", ADMIN, lambda f, r: (f"/v1/backup/recipients/{f.fresh_recipient()}", None, None)
     ),
     ("POST", "/v1/restore"): rule(
         "key:Restore",
-        KEY_ADMIN,
+        ADMIN,
         lambda f, r: (
             "/v1/restore",
             {"bundle": f.bundle, "backup_private_key": b64(f.backup_private), "overwrite": True},
@@ -395,10 +410,12 @@ def fx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fixtures]:
         assert h.put_policy(f.policy, [ALLOW_RANDOM]).status_code == 200
         private, f.backup_public = create_backup_keypair()
         f.backup_private = private.expose_secret()
-        h.create_key("restored", "ed25519")
+        h.create_key("restored", "ed25519", policy={"allow_backup": True})
         r = h.client.post(
-            "/v1/backup", json={"recipient_public_key": b64(f.backup_public), "names": ["restored"]}, headers=h.admin
+            "/v1/backup/recipients", json={"name": "escrow", "public_key": b64(f.backup_public)}, headers=h.admin
         )
+        assert r.status_code == 201, r.text
+        r = h.client.post("/v1/backup", json={"recipient": "escrow", "names": ["restored"]}, headers=h.admin)
         assert r.status_code == 200, r.text
         f.bundle = r.json()["bundle"]
         for role in ALL_PRINCIPALS:
@@ -440,13 +457,12 @@ def test_route_decision(fx: Fixtures, method: str, route_path: str, role: str) -
 
 def test_backup_and_restore_refuse_a_principal_without_rights_whatever_the_body(fx: Fixtures) -> None:
     nobody = bearer(fx.h.role_token(NO_ROLE))
-    empty = fx.h.client.post(
-        "/v1/backup", json={"recipient_public_key": b64(fx.backup_public), "names": []}, headers=fx.h.admin
-    )
+    empty = fx.h.client.post("/v1/backup", json={"recipient": "escrow", "names": []}, headers=fx.h.admin)
     assert empty.status_code == 200, empty.text
     private = b64(fx.backup_private)
     attempts = {
-        "backup of no key": ("/v1/backup", {"recipient_public_key": b64(fx.backup_public), "names": []}),
+        "backup of no key": ("/v1/backup", {"recipient": "escrow", "names": []}),
+        "backup for an unknown recipient": ("/v1/backup", {"recipient": "nobody-knows", "names": []}),
         "restore of an empty bundle": (
             "/v1/restore",
             {"bundle": empty.json()["bundle"], "backup_private_key": private},

@@ -285,11 +285,14 @@ async def backup(
         raise InvalidType("names is a list of key names, not one string")
     if not isinstance(recipient, str) or not recipient:
         raise InvalidInput(RAW_KEY_REFUSED, field="recipient")
+    service.sealer.root()
     included: list[KeyRecord] = []
     skipped: list[KeyRecord] = []
     if names is not None:
         if tenant is None:
             raise InvalidInput("a backup of named keys needs their tenant")
+        if not names:  # nothing named is still a backup: whoever asks needs the right to back up
+            await service.guard.check(principal, "key:Backup", tenant, "key:*")
         for name in dict.fromkeys(names):
 
             async def one(name: str = name, tenant: str = tenant) -> None:
@@ -315,7 +318,6 @@ async def backup(
         raise NotFound(
             f"no backup recipient named {recipient!r}; an admin registers one with POST /v1/backup/recipients"
         ) from None
-    service.sealer.root()
     keys = [await _entry(service, record) for record in included]
     payload = json.dumps({"format": FORMAT_VERSION, "created_at": service.clock(), "keys": keys}).encode()
     bundle = seal_bundle(payload, chosen.public_key)
