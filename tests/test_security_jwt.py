@@ -108,7 +108,7 @@ def h(tmp_path_factory: pytest.TempPathFactory, served: Jwks) -> Iterator[Harnes
     jwks_file = directory / "jwks.json"
     jwks_file.write_text(json.dumps({"keys": [jwk(k.public_key(), kid) for kid, (_, k) in KEYS.items()]}))
     issuers = [
-        IssuerSettings(issuer=ISSUER, audience=AUDIENCE, jwks_file=str(jwks_file)),
+        IssuerSettings(issuer=ISSUER, audience=AUDIENCE, jwks_file=str(jwks_file), tenants=["default", "acme"]),
         IssuerSettings(issuer=URL_ISSUER, audience=AUDIENCE, jwks_url=served.url, roles_claim="scope"),
     ]
     with harness(directory, jwt_issuers=issuers) as h:
@@ -240,13 +240,22 @@ def test_refused(h: Harness, case: str) -> None:
 
 
 def test_tenant_claim(h: Harness) -> None:
-    """The issuer's tenant by default; a "tenant" claim names another; SKMS's internal tenants are refused."""
+    """The issuer's tenant by default; a "tenant" claim names another of the issuer's tenants; any
+    tenant the issuer is not bound to, and SKMS's internal tenants, are refused."""
     h.create_key("default-only-key", "ed25519")
     assert h.client.get("/v1/keys/default-only-key", headers=bearer(token())).status_code == 200
-    # Another tenant sees none of the default tenant's keys.
+    # Another tenant of the same issuer sees none of the default tenant's keys.
     assert h.client.get("/v1/keys/default-only-key", headers=bearer(token(tenant="acme"))).status_code == 404
     for internal in ("__system", "__audit", "__x"):
         assert_401(get_keys(h, token(tenant=internal, roles=["admin"])))
+    # Tenants the issuer is not bound to: refused, whatever the roles.
+    for other in ("globex", "Default", "acme ", "default\x00"):
+        body = assert_401(get_keys(h, token(tenant=other, roles=["admin"])))
+        assert "not trusted for" in body["detail"], body
+    for bad in (42, "", None, ["acme"], {"name": "acme"}, True):
+        assert_401(
+            get_keys(h, make_jwt({"alg": "EdDSA", "typ": "JWT", "kid": "ed-1"}, {**claims(), "tenant": bad}, ED))
+        )
 
 
 def test_refused_token_never_reaches_the_handler_even_with_admin_roles(h: Harness) -> None:
@@ -307,3 +316,216 @@ def test_unreachable_jwks_url_is_not_a_server_error(tmp_path: Path) -> None:
     with harness(tmp_path, jwt_issuers=issuers) as h2:
         r = get_keys(h2, url_token("url-1", URL_KEY_1, "EdDSA", scope="auditor"))
         assert r.status_code in (401, 503), r.text
+
+
+# -- NumericDate claims and the maximum lifetime ------------------------------------------------------------
+
+
+def raw_token(payload: str, kid: str = "ed-1") -> str:
+    """A token signed by a trusted key whose payload is ``payload`` verbatim (``1e999``, ``NaN``…)."""
+    header = b64url(json.dumps({"alg": "EdDSA", "typ": "JWT", "kid": kid}).encode())
+    text = f"{header}.{b64url(payload.encode())}"
+    return f"{text}.{b64url(ED.sign(text.encode()))}"
+
+
+def raw_claims(**raw: str) -> str:
+    """The JSON of :func:`claims` with some members replaced by raw JSON text."""
+    base = {k: json.dumps(v) for k, v in claims().items()}
+    base.update(raw)
+    return "{" + ",".join(f"{json.dumps(k)}:{v}" for k, v in base.items() if v is not None) + "}"
+
+
+NOW = int(time.time())
+BAD_NUMERIC = {
+    "exp 1e999": raw_claims(exp="1e999"),
+    "exp -1e999": raw_claims(exp="-1e999"),
+    "exp Infinity": raw_claims(exp="Infinity"),
+    "exp NaN": raw_claims(exp="NaN"),
+    "exp a huge integer": raw_claims(exp="9" * 400),
+    "exp 2^60": raw_claims(exp=str(2**60)),
+    "exp a string": raw_claims(exp=json.dumps(str(NOW + 300))),
+    "exp true": raw_claims(exp="true"),
+    "exp null": raw_claims(exp="null"),
+    "exp a list": raw_claims(exp=f"[{NOW + 300}]"),
+    "nbf 1e999": raw_claims(nbf="1e999"),
+    "nbf NaN": raw_claims(nbf="NaN"),
+    "nbf a string": raw_claims(nbf='"0"'),
+    "nbf false": raw_claims(nbf="false"),
+    "iat -1e999": raw_claims(iat="-1e999"),
+    "iat NaN": raw_claims(iat="NaN"),
+    "iat a string": raw_claims(iat=json.dumps(str(NOW))),
+    "iat true": raw_claims(iat="true"),
+    "lifetime over 24 h (exp - iat)": raw_claims(exp=str(NOW + 86_400 + 120)),
+    "lifetime over 24 h (exp - now, no iat)": raw_claims(iat=None, exp=str(NOW + 86_400 + 120)),
+    "iat long ago, exp later": raw_claims(iat=str(NOW - 10 * 86_400), exp=str(NOW + 300)),
+    "iat in the future": raw_claims(iat=str(NOW + 3_600), exp=str(NOW + 3_900)),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_NUMERIC))
+def test_numeric_dates_must_be_finite_numbers_within_the_lifetime(h: Harness, case: str) -> None:
+    body = assert_401(get_keys(h, raw_token(BAD_NUMERIC[case])))
+    assert body["detail"], body
+
+
+def test_numeric_dates_accepted(h: Harness) -> None:
+    now = time.time()
+    assert get_keys(h, raw_token(raw_claims(exp=repr(now + 300.5), iat=repr(now), nbf=repr(now)))).status_code == 200
+    assert get_keys(h, raw_token(raw_claims(exp=str(NOW + 86_000)))).status_code == 200  # within 24 h
+
+
+def test_max_lifetime_is_a_setting(tmp_path: Path) -> None:
+    jwks_file = tmp_path / "jwks.json"
+    jwks_file.write_text(json.dumps({"keys": [jwk(ED.public_key(), "ed-1")]}))
+    issuers = [IssuerSettings(issuer=ISSUER, audience=AUDIENCE, jwks_file=str(jwks_file))]
+    with harness(tmp_path / "s", jwt_issuers=issuers, jwt_max_lifetime=600) as h2:
+        assert get_keys(h2, token(exp=int(time.time()) + 500)).status_code == 200
+        body = assert_401(get_keys(h2, token(exp=int(time.time()) + 900)))
+        assert "at most 600 s" in body["detail"], body
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"tenant": "acme", "tenants": ["globex"]}, "not among its tenants"),
+        ({"tenants": ["__system"]}, "internal"),
+        ({"tenant": ""}, "empty"),
+    ],
+)
+def test_issuer_tenant_settings_are_checked(fields: dict[str, Any], message: str) -> None:
+    from skms.api.settings import load_settings
+    from skms.errors import InvalidInput
+
+    value = json.dumps([{"issuer": ISSUER, "jwks_file": "/nonexistent", **fields}])
+    with pytest.raises(InvalidInput, match=message):
+        load_settings({"SKMS_JWT_ISSUERS": value})
+
+
+def test_issuer_tenant_defaults() -> None:
+    plain = IssuerSettings(issuer=ISSUER)
+    assert (plain.default_tenant, plain.bound_tenants) == ("default", frozenset({"default"}))
+    bound = IssuerSettings(issuer=ISSUER, tenants=["blue", "green"])
+    assert (bound.default_tenant, bound.bound_tenants) == ("blue", frozenset({"blue", "green"}))
+    single = IssuerSettings(issuer=ISSUER, tenant="acme")
+    assert single.bound_tenants == frozenset({"acme"})
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"SKMS_JWT_MAX_LIFETIME": "0"}, "jwt_max_lifetime"),
+        ({"SKMS_JWT_MAX_LIFETIME": "nan"}, "jwt_max_lifetime"),
+        ({"SKMS_JWT_MAX_LIFETIME": "inf"}, "jwt_max_lifetime"),
+        ({"SKMS_JWT_ISSUERS": json.dumps([{"issuer": "skms"}])}, "token_issuer"),
+    ],
+)
+def test_bad_jwt_settings_are_refused(env: dict[str, str], message: str) -> None:
+    from skms.api.settings import load_settings
+    from skms.errors import InvalidInput
+
+    with pytest.raises(InvalidInput, match=message):
+        load_settings(env)
+
+
+def test_each_issuer_is_bound_to_its_own_tenants(h: Harness, served: Jwks) -> None:
+    """(After the rotation tests, which count the URL issuer's fetches.) The URL issuer is bound to "default"
+    alone: the "acme" that the file issuer may name is not its to name."""
+    served.keys = [jwk(URL_KEY_1.public_key(), "url-1"), jwk(URL_KEY_2.public_key(), "url-2")]
+    assert get_keys(h, url_token("url-2", URL_KEY_2, "ES256", scope="auditor")).status_code == 200
+    body = assert_401(get_keys(h, url_token("url-2", URL_KEY_2, "ES256", scope="auditor", tenant="acme")))
+    assert "tenant" in body["detail"]
+
+
+# -- property-based: whatever arrives, the verifier answers a principal or Unauthenticated --------------------
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from skms.auth.jwt import Issuer, JwtVerifier  # noqa: E402
+from skms.errors import InvalidInput, Unauthenticated  # noqa: E402
+
+VERIFIER = JwtVerifier([
+    Issuer(ISSUER, AUDIENCE, tenant="default", tenants=frozenset({"default", "acme"}),
+           static_keys={kid: jwk(k.public_key(), kid) for kid, (_, k) in KEYS.items()}),
+])  # fmt: skip
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True, allow_infinity=True) | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=12,
+)
+CLAIM_NAMES = st.sampled_from(["iss", "aud", "sub", "exp", "nbf", "iat", "tenant", "roles", "client_id", "x"])
+ALGS = st.sampled_from(["EdDSA", "Ed25519", "ES256", "RS256", "HS256", "none", "None", "PS256", ""])
+KIDS = st.sampled_from([*KEYS, "unknown", ""])
+
+
+def outcome(text: str) -> str:
+    """'ok' or 'refused'; anything else the verifier raises fails the test (it would be a 500)."""
+    import asyncio
+
+    try:
+        principal = asyncio.run(VERIFIER.verify(text))
+    except (Unauthenticated, InvalidInput):
+        return "refused"
+    assert principal.tenant in ("default", "acme"), principal
+    return "ok"
+
+
+@st.composite
+def signed_tokens(draw: st.DrawFn) -> str:
+    """Tokens signed by a trusted key (so the claims are checked), with drawn headers and claims."""
+    kid = draw(KIDS)
+    header: dict[str, Any] = {"alg": KEYS[kid][0] if kid in KEYS and draw(st.booleans()) else draw(ALGS), "kid": kid}
+    if draw(st.booleans()):
+        header.update(draw(st.dictionaries(st.sampled_from(["typ", "crit", "b64", "jku", "x5u", "cty", "kid"]), JSON,
+                                           max_size=2)))  # fmt: skip
+    body = claims() if draw(st.integers(0, 3)) else {}
+    body.update(draw(st.dictionaries(CLAIM_NAMES, JSON, max_size=2)))
+    kid = header["kid"] if isinstance(header.get("kid"), str) else "ed-1"
+    sign_alg, key = KEYS.get(kid, ("EdDSA", ED))
+    payload = json.dumps(body, allow_nan=True).encode()
+    head = b64url(json.dumps(header, allow_nan=True).encode())
+    text = f"{head}.{b64url(payload)}"
+    from security_support import sign_raw
+
+    return f"{text}.{b64url(sign_raw(sign_alg, key, text.encode()))}"
+
+
+FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@FUZZ
+@given(st.text(max_size=200))
+def test_fuzz_any_text(text: str) -> None:
+    outcome(text)
+
+
+@FUZZ
+@given(st.lists(st.binary(max_size=120), min_size=1, max_size=5))
+def test_fuzz_base64_segments(segments: list[bytes]) -> None:
+    outcome(".".join(b64url(s) for s in segments))
+
+
+@FUZZ
+@given(signed_tokens())
+def test_fuzz_signed_headers_and_claims(text: str) -> None:
+    outcome(text)
+
+
+@FUZZ
+@given(st.data())
+def test_fuzz_one_character_changed(data: st.DataObject) -> None:
+    text = token(roles=["admin"])
+    assert outcome(text) == "ok"
+    i = data.draw(st.integers(0, len(text) - 1))
+    c = data.draw(st.characters(codec="ascii"))
+    mutated = text[:i] + c + text[i + 1 :]
+    result = outcome(mutated)
+    # Base64url's last character may carry unused bits: a change there can leave the bytes as they were.
+    if result == "ok":
+        assert [_decoded(p) for p in mutated.split(".")] == [_decoded(p) for p in text.split(".")]
+
+
+def _decoded(part: str) -> bytes:
+    import base64
+
+    return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))

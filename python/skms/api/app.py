@@ -86,8 +86,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
         tokens = TokenIssuer(service, api_keys, settings.token_issuer)
         app.state.tokens = tokens
         trusted = [
-            Issuer(i.issuer, i.audience, i.jwks_file, i.jwks_url, i.roles_claim, i.tenant) for i in settings.jwt_issuers
-        ]
+            Issuer(i.issuer, i.audience, i.jwks_file, i.jwks_url, i.roles_claim, i.default_tenant, i.bound_tenants,
+                   settings.jwt_max_lifetime)
+            for i in settings.jwt_issuers
+        ]  # fmt: skip
         app.state.jwt = JwtVerifier([*trusted, tokens.self_issuer])
         if settings.tls_client_ca:
             from skms.auth.mtls import ClientCertificates
@@ -103,6 +105,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 from skms.storage.redis_bus import RedisInvalidation
 
                 bus = RedisInvalidation(settings.redis_url, service)
+                bus.listeners.append(api_keys.forget)  # revocations on other nodes end at once here
                 await bus.start()
                 extras.append(bus)
             from skms.api.relay import UnsealRelay

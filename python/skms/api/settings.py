@@ -23,7 +23,27 @@ class IssuerSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     jwks_file: str | None = None
     jwks_url: str | None = None
     roles_claim: str = "roles"
-    tenant: str = "default"
+    #: Tenant of the tokens that carry no "tenant" claim (default: the first of ``tenants``, else "default").
+    tenant: str | None = None
+    #: Every tenant this issuer's tokens may name in a "tenant" claim; empty: ``tenant`` alone. A
+    #: token naming any other tenant is refused, so an issuer trusted for one tenant reaches no other.
+    tenants: list[str] = []
+
+    def __post_init__(self) -> None:
+        for name in [*self.tenants, *([self.tenant] if self.tenant is not None else [])]:
+            if not name or name.startswith("__"):
+                raise InvalidInput(f"jwt_issuers {self.issuer!r}: tenant {name!r} is empty or internal to SKMS")
+        if self.tenant is not None and self.tenants and self.tenant not in self.tenants:
+            raise InvalidInput(f"jwt_issuers {self.issuer!r}: tenant {self.tenant!r} is not among its tenants")
+
+    @property
+    def default_tenant(self) -> str:
+        return self.tenant or (self.tenants[0] if self.tenants else "default")
+
+    @property
+    def bound_tenants(self) -> frozenset[str]:
+        """The tenants a token of this issuer may act in."""
+        return frozenset(self.tenants) | {self.default_tenant}
 
 
 class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -62,6 +82,8 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     jwt_issuers: list[IssuerSettings] = []
     #: The ``iss`` of the tokens this server issues at /v1/auth/token.
     token_issuer: str = "skms"
+    #: Longest lifetime (``exp`` - ``iat``, or ``exp`` - now without ``iat``) of a trusted issuer's JWT, seconds.
+    jwt_max_lifetime: float = 86_400.0
     #: Requests per second per principal and route class (see skms.authz.ratelimit), in each
     #: worker, or across all nodes with Redis; bursts of up to twice as many pass.
     rate_limit_crypto: float = DEFAULT_LIMITS["crypto"].rate
@@ -89,6 +111,10 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
                 f"insecure_no_security serves every request unauthenticated: it is refused unless listen is a "
                 f"loopback address ({', '.join(sorted(LOOPBACK))}), got {self.listen!r}"
             )
+        if not 0 < self.jwt_max_lifetime <= 366 * 86_400:
+            raise InvalidInput("jwt_max_lifetime must be a positive number of seconds, at most a year")
+        if any(i.issuer == self.token_issuer for i in self.jwt_issuers):
+            raise InvalidInput(f"jwt_issuers: {self.token_issuer!r} is this server's own token_issuer")
         if self.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
             raise InvalidInput(f"log_level must be DEBUG, INFO, WARNING or ERROR, got {self.log_level!r}")
 

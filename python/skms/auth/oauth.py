@@ -12,8 +12,9 @@ import time
 from typing import Any
 
 from skms._native import ed25519
-from skms.auth.api_keys import SYSTEM_TENANT, ApiKeyManager
-from skms.auth.jwt import Issuer, b64url
+from skms.auth.api_keys import SYSTEM_TENANT, ApiKeyManager, Principal
+from skms.auth.jwt import Issuer
+from skms.crypto.keys import b64url
 from skms.errors import NotFound, Unauthenticated
 from skms.keys import KeyService
 
@@ -28,7 +29,21 @@ class TokenIssuer:
         self._api_keys = api_keys
         self.issuer = issuer
         self.audience = audience
-        self.self_issuer = Issuer(issuer, audience, roles_claim="roles", loader=self.jwks)
+        # Its tokens act only in the tenant of the client they were issued to, and only while that
+        # client (an API key) is neither revoked nor expired: `vouch` checks on every use.
+        self.self_issuer = Issuer(
+            issuer, audience, roles_claim="roles", loader=self.jwks, max_lifetime=TOKEN_SECONDS, vouch=self.vouch
+        )
+
+    async def vouch(self, claims: dict[str, Any], principal: Principal) -> Principal:
+        """The principal of a verified token of ours: its client's, as the client is now."""
+        client_id = claims.get("client_id")
+        if not isinstance(client_id, str) or not client_id:
+            raise Unauthenticated("the token names no OAuth client (client_id)")
+        client = await self._api_keys.active_client(client_id)
+        if client.tenant != principal.tenant or client.principal != principal.id:
+            raise Unauthenticated("the token's tenant or subject is not that of the client it was issued to")
+        return Principal(client.principal, client.tenant, tuple(client.roles), kind="jwt")
 
     async def _signing_key(self) -> tuple[str, Any]:
         try:

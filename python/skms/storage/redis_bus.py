@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import redis.asyncio as aioredis
@@ -56,6 +57,9 @@ class RedisInvalidation:
         self._queue: asyncio.Queue[str] = asyncio.Queue(MAX_PENDING)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        #: Also told of every other node's (tenant, name), after the key cache: the API-key
+        #: manager's ``forget`` hears revocations here (see skms.auth.api_keys.REVOCATION_SCOPE).
+        self.listeners: list[Callable[[str, str], None]] = []
         #: Messages applied from other nodes (for metrics and tests).
         self.received = 0
         self.published = 0
@@ -202,6 +206,8 @@ class RedisInvalidation:
         if node == self.node_id:
             return
         self.service.invalidate(tenant, name)
+        for listener in self.listeners:
+            listener(tenant, name)
         self.received += 1
 
 
