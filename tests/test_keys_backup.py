@@ -604,15 +604,14 @@ def test_keys_stored_before_allow_backup_follow_exportable(
         info = await source.update_key("acme", "old-open", policy={"exportable": False})
         assert info.policy["allow_backup"] is True  # what it had, written down
         # A bundle from before the flag: its keys get allow_backup = exportable, as they had.
-        document = {"format": backup.FORMAT_VERSION, "created_at": T0, "keys": []}
+        entries: list[dict[str, Any]] = []
         for name in ("old-closed", "old-open"):
-            entry = json.loads(
-                backup.open_bundle((await source.backup("acme", ["old-open"], recipient=ESCROW)).bundle, private)
-            )["keys"][0]
-            entry["name"] = name
+            result = await source.backup("acme", ["old-open"], recipient=ESCROW)
+            entry = json.loads(backup.open_bundle(result.bundle, private))["keys"][0]
+            entry.update(name=name, id=str(uuid.uuid4()))
             entry["policy"] = {"exportable": name == "old-open", "deletion_window": 3600}
-            document["keys"].append(entry)
-        document["keys"][1]["id"] = str(uuid.uuid4())
+            entries.append(entry)
+        document = {"format": backup.FORMAT_VERSION, "created_at": T0, "keys": entries}
         await target.restore(backup.seal_bundle(json.dumps(document).encode(), public), private)
         assert (await target.get_key("acme", "old-closed")).policy["allow_backup"] is False
         assert (await target.get_key("acme", "old-open")).policy["allow_backup"] is True
