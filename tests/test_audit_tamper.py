@@ -164,7 +164,7 @@ async def forged_checkpoint(c: Chain) -> None:
     await truncate_tail(c)
     row = await c.row(25)
     await sql(c.store, "DELETE FROM audit_checkpoints WHERE chain_id = ? AND seq > 20", c.id)
-    await sql(c.store, "INSERT INTO audit_checkpoints SELECT chain_id, 25, time, ?, ?, key_version, signature "
+    await sql(c.store, "INSERT INTO audit_checkpoints SELECT chain_id, 25, time, ?, ?, key_version, signature, prev_seq "
               "FROM audit_checkpoints WHERE chain_id = ? AND seq = 20", row["hash"], row["mac"], c.id)  # fmt: skip
 
 

@@ -13,6 +13,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 
 from skms import __version__
+from skms.api import metrics
 from skms.api.middleware import AuthMiddleware, NoAuthMiddleware, RequestMiddleware, configure_logging
 from skms.api.problems import EXCEPTION_HANDLERS, document_problems
 from skms.api.routes import audit, auth, backup, misc, sys
@@ -21,6 +22,8 @@ from skms.api.routes.keys import KeyController
 from skms.api.routes.wallets import WalletController
 from skms.api.settings import Settings, load_settings
 from skms.audit import AuditLog
+from skms.audit.refusals import RefusalAudit
+from skms.audit.witness import open_witness
 from skms.auth import ApiKeyManager, Issuer, JwtVerifier, TokenIssuer
 from skms.authz import Authorizer
 from skms.authz.access import AccessService
@@ -68,9 +71,18 @@ def create_app(settings: Settings | None = None) -> Litestar:
         api_keys = ApiKeyManager(service)
         app.state.api_keys = api_keys
         authorizer = Authorizer(service.store)
-        audit_log = AuditLog(service)
+        witness = open_witness(settings.audit_witness) if settings.audit_witness else None
+        audit_log = AuditLog(
+            service, checkpoint_interval=settings.audit_checkpoint_interval, witness=witness,
+            witness_fail_closed=settings.audit_witness_fail_closed,
+            on_witness=metrics.witness_delivery,
+        )  # fmt: skip
         await audit_log.start()
         app.state.audit = audit_log
+        if not settings.insecure_no_security:
+            app.state.refusals = RefusalAudit(
+                audit_log, per_second=settings.audit_refusals_per_second, on_refusal=metrics.refusal
+            )
         guard: Guard
         if settings.insecure_no_security:
             log.warning("insecure_no_security: authentication, authorization, rate limits and audit are OFF")
@@ -124,6 +136,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 with contextlib.suppress(Exception):
                     await extra.stop()
             with contextlib.suppress(Exception):
+                if app.state.get("refusals") is not None:
+                    await app.state.refusals.flush()
+            with contextlib.suppress(Exception):
                 await app.state.audit.stop()
             await service.close()
 
@@ -144,6 +159,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             backup.restore_backup,
             audit.list_audit,
             audit.verify_audit,
+            audit.verify_audit_with_witness,
             auth.token,
             auth.jwks,
             misc.random,

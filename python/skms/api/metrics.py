@@ -21,6 +21,24 @@ LATENCY = Histogram(
     registry=REGISTRY,
 )
 SEALED = Gauge("skms_sealed", "1 when this worker is sealed", ["pid"], registry=REGISTRY)
+WITNESS = Counter(
+    "skms_audit_witness", "Checkpoints sent to the audit witness, by result (ok, failed)", ["result"], registry=REGISTRY
+)
+REFUSALS = Counter(
+    "skms_audit_refusals",
+    "Refused requests audited (result denied: failed authentication; invalid: bad input), by whether an "
+    "individual record was written or the refusal was counted into a summary record",
+    ["result", "recorded"],
+    registry=REGISTRY,
+)
+
+
+def witness_delivery(ok: bool) -> None:
+    WITNESS.labels("ok" if ok else "failed").inc()
+
+
+def refusal(result: str, individual: bool) -> None:
+    REFUSALS.labels(result, "individual" if individual else "summary").inc()
 
 
 def observe(route: str, key_type: str, status: int, seconds: float) -> None:

@@ -10,6 +10,7 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from skms.api.metrics import observe
 from skms.api.problems import PROBLEM, problem_of, request_id_from
+from skms.api.refusals import audit_bad_input, audit_failed_authentication
 from skms.auth import Principal
 from skms.context import CURRENT, RequestContext
 from skms.errors import SKMSError, Unauthenticated
@@ -153,7 +154,7 @@ class AuthMiddleware:
                 client = scope.get("client")
                 if certificates is not None and certificates.trusts(client[0] if client else None):
                     scope["user"] = certificates.principal(forwarded.decode("latin-1"))
-                    await self.app(scope, receive, send)
+                    await self.app(scope, receive, audit_bad_input(scope, send))
                     return
             header = headers.get(b"authorization", b"").decode("latin-1")
             scheme, _, token = header.partition(" ")
@@ -165,9 +166,10 @@ class AuthMiddleware:
             else:
                 scope["user"] = await state.jwt.verify(token)
         except SKMSError as e:
+            await audit_failed_authentication(scope, e)  # bounded under flood; never the token
             await _send_problem(send, problem_of(e))
             return
-        await self.app(scope, receive, send)
+        await self.app(scope, receive, audit_bad_input(scope, send))
 
 
 class NoAuthMiddleware:

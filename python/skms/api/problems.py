@@ -4,7 +4,7 @@ import logging
 import math
 import os
 import re
-from typing import Any
+from typing import Any, cast
 
 from asyncpg.exceptions import CharacterNotInRepertoireError
 from litestar import Request, Response
@@ -12,12 +12,15 @@ from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi.spec import OpenAPI, OpenAPIMediaType, OpenAPIResponse, Operation, Reference, Schema
 
 from skms import errors
+from skms.audit.events import was_audited
 from skms.context import CURRENT, RequestContext
 
 log = logging.getLogger("skms.api")
 access_log = logging.getLogger("skms.access")
 
 PROBLEM = "application/problem+json"
+#: Where note_problem leaves (title, field, audited) in the request's scope.
+PROBLEM_KEY = "skms_problem"
 TYPE_BASE = "https://skms.dev/problems/"
 
 # Most specific first: the first class that matches decides.
@@ -77,8 +80,16 @@ def _respond(
     return Response(content=problem, status_code=problem["status"], media_type=PROBLEM, headers=headers)
 
 
+def note_problem(request: Request[Any, Any, Any], problem: dict[str, Any], exc: Exception | None = None) -> None:
+    """Leaves the answer's kind in the scope, for the audit record of a refused input
+    (skms.api.refusals): title, field, and whether the security guard audited it already."""
+    audited = was_audited(exc)
+    cast(dict[str, Any], request.scope)[PROBLEM_KEY] = (problem["title"], str(problem.get("field", "")), audited)
+
+
 def skms_error(request: Request[Any, Any, Any], exc: errors.SKMSError) -> Response[Any]:
     problem = problem_of(exc)
+    note_problem(request, problem, exc)
     if problem["status"] >= 500:
         log.error("request failed: %s", problem["title"])
     headers = {"WWW-Authenticate": 'Bearer realm="skms"'} if problem["status"] == 401 else None
@@ -111,6 +122,7 @@ def validation_error(request: Request[Any, Any, Any], exc: ValidationException) 
         problem["field"] = "body"
     if detail in ("'data'", "data"):
         problem["detail"] = "the request needs a JSON body"
+    note_problem(request, problem)
     return _respond(problem)
 
 
@@ -139,6 +151,7 @@ def http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[
         "status": status,
         "detail": exc.detail,
     }
+    note_problem(request, problem)
     return _respond(problem, getattr(exc, "headers", None), request)
 
 
@@ -149,7 +162,9 @@ def internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response[
             if isinstance(exc, UnicodeDecodeError)
             else "names and text fields cannot hold a NUL character"  # PostgreSQL text refuses it
         )
-        return _respond({"type": TYPE_BASE + "validation", "title": "InvalidInput", "status": 400, "detail": detail})
+        problem = {"type": TYPE_BASE + "validation", "title": "InvalidInput", "status": 400, "detail": detail}
+        note_problem(request, problem)
+        return _respond(problem)
     log.exception("unhandled error")
     problem = {
         "type": TYPE_BASE + "internal",

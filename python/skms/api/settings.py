@@ -92,6 +92,18 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     #: Benchmarking only: no authentication, authorization, rate limit or audit record; every
     #: request acts as an admin of tenant ``default``. Refused unless listening on loopback.
     insecure_no_security: bool = False
+    #: Where every signed audit checkpoint is also sent, out of the database's reach (skms.audit.witness):
+    #: ``file:///path`` (JSON lines; best on another volume), ``http(s)://…`` (POST) or ``syslog://…``.
+    audit_witness: str | None = None
+    #: Refuse audited operations (503) while the witness does not take checkpoints, instead of only
+    #: logging and counting the failures.
+    audit_witness_fail_closed: bool = False
+    #: Seconds between checkpoints of a busy chain (also every 1,000 records and at stop): how long
+    #: the newest records may stay unsigned and unwitnessed.
+    audit_checkpoint_interval: float = 10.0
+    #: Audit records per second, per source and reason, of refused requests (failed authentication,
+    #: bad input); past it, one summary record a second counts the rest (0: summaries only).
+    audit_refusals_per_second: float = 10.0
 
     def __post_init__(self) -> None:
         host, sep, port = self.listen.rpartition(":")
@@ -115,6 +127,10 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
             raise InvalidInput("jwt_max_lifetime must be a positive number of seconds, at most a year")
         if any(i.issuer == self.token_issuer for i in self.jwt_issuers):
             raise InvalidInput(f"jwt_issuers: {self.token_issuer!r} is this server's own token_issuer")
+        if not 0.01 <= self.audit_checkpoint_interval <= 3600:
+            raise InvalidInput("audit_checkpoint_interval must be 0.01 to 3600 seconds")
+        if not 0 <= self.audit_refusals_per_second <= 10_000:
+            raise InvalidInput("audit_refusals_per_second must be 0 to 10000")
         if self.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
             raise InvalidInput(f"log_level must be DEBUG, INFO, WARNING or ERROR, got {self.log_level!r}")
 

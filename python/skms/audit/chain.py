@@ -32,10 +32,17 @@ def genesis(chain_id: str) -> bytes:
     return hashlib.sha256(b"skms-audit-v1:" + chain_id.encode()).digest()
 
 
-def checkpoint_message(chain_id: str, seq: int, hash: bytes, mac: bytes, time: float) -> bytes:
-    """The bytes a checkpoint signs."""
-    body = {"chain_id": chain_id, "seq": seq, "hash": hash.hex(), "mac": mac.hex(), "time": time}
-    return b"skms-audit-checkpoint-v1\n" + json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+def checkpoint_message(
+    chain_id: str, seq: int, hash: bytes, mac: bytes, time: float, prev_seq: int | None = None
+) -> bytes:
+    """The bytes a checkpoint signs: v2 also signs the seq of the chain's previous checkpoint
+    (``prev_seq``, 0 for the first), so that a checkpoint deleted alone leaves a gap the next
+    one names; v1 (``prev_seq`` None) is what checkpoints written before that signed."""
+    body: dict[str, object] = {"chain_id": chain_id, "seq": seq, "hash": hash.hex(), "mac": mac.hex(), "time": time}
+    if prev_seq is None:
+        return b"skms-audit-checkpoint-v1\n" + json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+    body["prev_seq"] = prev_seq
+    return b"skms-audit-checkpoint-v2\n" + json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
 
 
 class AuditSource(Protocol):
@@ -55,7 +62,7 @@ PublicKeys = Callable[[int], Awaitable[Sequence[Ed25519PublicKey]]]
 
 
 def _signature_ok(keys: Sequence[Ed25519PublicKey], cp: AuditCheckpoint) -> bool:
-    message = checkpoint_message(cp.chain_id, cp.seq, bytes(cp.hash), bytes(cp.mac), cp.time)
+    message = checkpoint_message(cp.chain_id, cp.seq, bytes(cp.hash), bytes(cp.mac), cp.time, cp.prev_seq)
     for key in keys:
         try:
             if key.verify(message, bytes(cp.signature)):
@@ -86,15 +93,55 @@ def _field_problem(row: AuditRow) -> str | None:
     return None
 
 
+def _seqs(seqs: Sequence[int]) -> str:
+    """``10, 20 and 30``: the seqs of checkpoints named in a report."""
+    words = [str(x) for x in seqs]
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
+
+
+async def _witness_of(
+    chain_id: str, witnessed: Sequence[AuditCheckpoint], public_keys: PublicKeys
+) -> tuple[dict[int, AuditCheckpoint], Problem | None]:
+    """The witness's checkpoints of a chain whose signatures hold, by seq; a forged one is a problem."""
+    good: dict[int, AuditCheckpoint] = {}
+    problem: Problem | None = None
+    for w in sorted(witnessed, key=lambda c: c.seq):
+        if w.chain_id != chain_id:
+            continue
+        if not _signature_ok(await public_keys(w.key_version), w):
+            problem = problem or Problem(
+                chain_id=chain_id, seq=w.seq, kind="witness",
+                detail=f"the witness's checkpoint at record {w.seq} does not verify: the witness's copy is forged "
+                "or damaged",
+            )  # fmt: skip
+            continue
+        seen = good.get(w.seq)
+        if seen is not None and (bytes(seen.hash), bytes(seen.mac)) != (bytes(w.hash), bytes(w.mac)):
+            problem = problem or Problem(
+                chain_id=chain_id, seq=w.seq, kind="witness",
+                detail=f"the witness holds two different signed checkpoints at record {w.seq}",
+            )  # fmt: skip
+            continue
+        good[w.seq] = w
+    return good, problem
+
+
 async def verify_chain(
     source: AuditSource,
     chain_id: str,
     public_keys: PublicKeys,
     mac_keys: MacKeys | None,
     page: int = PAGE,
+    witnessed: Sequence[AuditCheckpoint] = (),
 ) -> ChainReport:
-    """Checks one chain from its first record; stops at the first problem."""
+    """Checks one chain from its first record; stops at the first problem.
+
+    ``witnessed`` are checkpoints of this chain a witness kept (see :mod:`skms.audit.witness`):
+    the chain must reach each of them with the same hash, and the database must still hold
+    them; without a witness, a cut tail whose checkpoints were deleted with it goes unseen.
+    """
     checkpoints = await source.audit_checkpoints(chain_id)
+    witness, witness_problem = await _witness_of(chain_id, witnessed, public_keys)
     cp_index = 0
     prev_hash = prev_mac = genesis(chain_id)
     expected = 1
@@ -153,6 +200,10 @@ async def verify_chain(
             if field is not None:
                 problem = bad(seq, "field", f"the {field} column of record {seq} disagrees with its event")
                 break
+            w = witness.get(seq)
+            if w is not None and (bytes(w.hash) != digest or bytes(w.mac) != mac):
+                problem = bad(seq, "witness", f"record {seq} differs from the signed checkpoint the witness holds")
+                break
             while cp_index < len(checkpoints) and checkpoints[cp_index].seq <= seq:
                 cp = checkpoints[cp_index]
                 cp_index += 1
@@ -160,6 +211,8 @@ async def verify_chain(
                     problem = bad(cp.seq, "checkpoint", f"the checkpoint at record {cp.seq} has a bad signature")
                 elif cp.seq != seq or bytes(cp.hash) != digest or bytes(cp.mac) != mac:
                     problem = bad(seq, "checkpoint", f"record {seq} differs from its signed checkpoint")
+                elif cp.prev_seq is not None and cp.prev_seq != last_cp_seq:
+                    problem = _link_problem(chain_id, cp, last_cp_seq)
                 else:
                     last_cp_seq = seq
                     continue
@@ -185,10 +238,60 @@ async def verify_chain(
                 f"the chain ends at record {last} but a signed checkpoint covers record {final}: "
                 f"records {last + 1} to {final} were removed",
             )
+    if problem is None and witness:
+        problem = _witness_problem(chain_id, last, checkpoints, witness)
+    problem = problem or witness_problem
     return ChainReport(
         chain_id=chain_id, records=last, last_seq=last, checkpoints=len(checkpoints),
         last_checkpoint_seq=last_cp_seq, unanchored=last - last_cp_seq, ok=problem is None, problem=problem,
+        witnessed_seq=max(witness, default=0),
     )  # fmt: skip
+
+
+def _link_problem(chain_id: str, cp: AuditCheckpoint, last_cp_seq: int) -> Problem:
+    """A checkpoint whose signed predecessor is not the checkpoint before it in the database."""
+    assert cp.prev_seq is not None
+    if cp.prev_seq > last_cp_seq:
+        return Problem(
+            chain_id=chain_id, seq=cp.prev_seq, kind="checkpoint-missing",
+            detail=f"the checkpoint at record {cp.prev_seq} is missing: the signed checkpoint at record {cp.seq} "
+            "names it as its predecessor",
+        )  # fmt: skip
+    return Problem(
+        chain_id=chain_id, seq=cp.seq, kind="checkpoint",
+        detail=f"the checkpoint at record {cp.seq} follows the one at record {cp.prev_seq}, but the database holds "
+        f"another at record {last_cp_seq} between them",
+    )  # fmt: skip
+
+
+def _witness_problem(
+    chain_id: str, last: int, checkpoints: Sequence[AuditCheckpoint], witness: dict[int, AuditCheckpoint]
+) -> Problem | None:
+    """What the witness holds that the (otherwise intact) chain lacks: records, checkpoints, the chain."""
+    stored = {cp.seq for cp in checkpoints}
+    gone = sorted(seq for seq in witness if seq not in stored)
+    newest = max(witness)
+    if newest > last:
+        lost = f"; the checkpoints at record {_seqs(gone)} are gone too" if gone else ""
+        if last == 0 and not checkpoints:
+            return Problem(
+                chain_id=chain_id, seq=1, kind="chain-missing",
+                detail=f"the chain is gone from the database: the witness holds its signed checkpoint at record "
+                f"{newest}, so records 1 to {newest} were removed{lost}",
+            )  # fmt: skip
+        return Problem(
+            chain_id=chain_id, seq=last + 1, kind="truncated",
+            detail=f"the chain ends at record {last} but the witness holds a signed checkpoint at record {newest}: "
+            f"records {last + 1} to {newest} were removed{lost}",
+        )  # fmt: skip
+    if gone:
+        return Problem(
+            chain_id=chain_id, seq=gone[0], kind="checkpoint-missing",
+            detail=f"the checkpoint{'s' if len(gone) > 1 else ''} at record {_seqs(gone)} "
+            f"{'are' if len(gone) > 1 else 'is'} missing from the database; the witness holds "
+            f"{'them' if len(gone) > 1 else 'it'}",
+        )  # fmt: skip
+    return None
 
 
 async def verify_source(
@@ -197,10 +300,18 @@ async def verify_source(
     mac_keys: MacKeys | None,
     chain_id: str | None = None,
     page: int = PAGE,
+    witness: Sequence[AuditCheckpoint] | None = None,
 ) -> VerifyReport:
-    """Checks every chain (or one) of a source; the report names the first bad record."""
-    chains = [chain_id] if chain_id is not None else await source.audit_chains()
-    reports = [await verify_chain(source, c, public_keys, mac_keys, page) for c in chains]
+    """Checks every chain (or one) of a source; the report names the first bad record.
+
+    With ``witness`` (the checkpoints a witness kept), every chain the witness knows must
+    still be in the source and reach the witnessed records with the same hashes.
+    """
+    by_chain: dict[str, list[AuditCheckpoint]] = {}
+    for cp in witness or ():
+        by_chain.setdefault(cp.chain_id, []).append(cp)
+    chains = [chain_id] if chain_id is not None else sorted(set(await source.audit_chains()) | set(by_chain))
+    reports = [await verify_chain(source, c, public_keys, mac_keys, page, by_chain.get(c, ())) for c in chains]
     first = next((r.problem for r in reports if r.problem is not None), None)
     return VerifyReport(
         ok=first is None,
@@ -208,4 +319,6 @@ async def verify_source(
         records_checked=sum(r.records for r in reports),
         first_problem=first,
         mac_checked=mac_keys is not None,
+        witness_checked=witness is not None,
+        witness_checkpoints=len(witness or ()),
     )

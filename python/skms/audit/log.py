@@ -19,7 +19,7 @@ import os
 import socket
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
@@ -33,6 +33,9 @@ from skms.crypto.keys import b64url
 from skms.errors import AuditUnavailable, Conflict, IntegrityError, InvalidInput, NotFound, Sealed
 from skms.keys.service import KeyService
 from skms.storage.base import AuditCheckpoint, AuditFilter, AuditRow
+
+if TYPE_CHECKING:
+    from skms.audit.witness import Witness
 
 log = logging.getLogger("skms.audit")
 
@@ -48,6 +51,9 @@ _NO_CONTEXT = RequestContext()
 GROUP_DELAY = 0.001
 #: A batch at least this large means several requests wait at once: the writer is busy.
 BUSY_BATCH = 4
+#: Checkpoints kept for a witness that does not answer; past this, older ones of each chain go
+#: (the newest of every chain is kept: it alone anchors the chain's length).
+WITNESS_BACKLOG = 1000
 
 # (canonical JSON text, canonical bytes, the indexed fields, the waiter)
 _Pending = tuple[str, bytes, tuple[float, str, str, str, str, str], "asyncio.Future[None]"]
@@ -63,12 +69,18 @@ def _encode_cursor(row: AuditRow) -> str:
     return b64url(raw)
 
 
+_MAX_CHAIN_ID = 512
+
+
 def _decode_cursor(cursor: str) -> tuple[float, str, int]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         t, chain_id, seq = msgspec.json.decode(raw, type=tuple[float, str, int])
     except (binascii.Error, ValueError, msgspec.DecodeError):
         raise InvalidInput("the audit cursor is malformed") from None
+    # Only values a stored row can hold: a seq past int64 fails inside the database driver (a 500).
+    if not 0 <= seq < 2**63 or not 0 < len(chain_id) <= _MAX_CHAIN_ID or "\x00" in chain_id:
+        raise InvalidInput("the audit cursor is malformed")
     return t, chain_id, seq
 
 
@@ -88,7 +100,14 @@ class AuditLog:
         max_batch: int = 5000,
         group_delay: float = GROUP_DELAY,
         clock: Callable[[], float] | None = None,
+        witness: "Witness | None" = None,
+        witness_fail_closed: bool = False,
+        on_witness: Callable[[bool], None] | None = None,
     ) -> None:
+        """``witness`` receives every signed checkpoint (:mod:`skms.audit.witness`), off the
+        writer's path; a failure is logged and counted (``on_witness(False)``) and retried at the
+        next tick. With ``witness_fail_closed``, appends fail (AuditUnavailable) while the witness
+        holds checkpoints back, as they do while the database does."""
         if checkpoint_every < 1 or checkpoint_interval <= 0 or max_batch < 1 or group_delay < 0:
             raise InvalidInput(
                 "checkpoint_every, checkpoint_interval and max_batch must be positive, group_delay not negative"
@@ -113,8 +132,18 @@ class AuditLog:
         self._signer: tuple[Ed25519Key, int] | None = None
         # The chain: committed state only.
         self._new_chain()
-        # Chains left behind by failed writes whose committed tails still need a checkpoint.
-        self._orphans: list[tuple[str, int, bytes, bytes]] = []
+        # Chains left behind by failed writes whose committed tails still need a checkpoint:
+        # (chain id, seq, hash, mac, seq of the chain's last checkpoint).
+        self._orphans: list[tuple[str, int, bytes, bytes, int]] = []
+        self._witness = witness
+        self._witness_fail_closed = witness_fail_closed
+        self._on_witness = on_witness
+        self._witness_queue: list[AuditCheckpoint] = []
+        self._witness_task: asyncio.Task[None] | None = None
+        #: True from a failed delivery to the witness until the backlog is delivered.
+        self.witness_behind = False
+        self.witness_sent = 0
+        self.witness_failures = 0
         #: Transactions written (append_audit calls that succeeded), for metrics.
         self.transactions = 0
         self.records_written = 0
@@ -135,6 +164,10 @@ class AuditLog:
     @property
     def running(self) -> bool:
         return self._running
+
+    @property
+    def witness(self) -> "Witness | None":
+        return self._witness
 
     async def start(self) -> None:
         """Starts a new chain and the checkpoint timer; loads the keys now if the store is unsealed."""
@@ -164,6 +197,14 @@ class AuditLog:
                 await self._checkpoint_locked()
         except Exception as e:
             log.warning("audit: the final checkpoint of chain %s failed: %s", self._chain_id, e)
+        if self._witness is not None:
+            # The final checkpoint anchors the whole chain: give the witness a moment to take it.
+            with contextlib.suppress(Exception):
+                if self._witness_task is not None:
+                    await asyncio.wait_for(asyncio.shield(self._witness_task), timeout=10.0)
+                await asyncio.wait_for(self._deliver(), timeout=10.0)
+            with contextlib.suppress(Exception):
+                await self._witness.close()
         with contextlib.suppress(ValueError):
             self._service.sealer.on_seal.remove(self._forget)
 
@@ -254,6 +295,8 @@ class AuditLog:
         """:meth:`append` of an event known to be well-formed (built by :meth:`record`)."""
         if not self._running:
             raise AuditUnavailable("the audit log is not running")
+        if self.witness_behind and self._witness_fail_closed:
+            raise AuditUnavailable("the audit witness does not take checkpoints (audit_witness_fail_closed)")
         data = events.canonical(event)
         fields = (float(event.time), event.tenant, event.principal, event.action, event.resource, event.result)
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -337,7 +380,7 @@ class AuditLog:
             # The batch may or may not have been committed: continue on a fresh chain, and sign the
             # committed tail of this one once the store accepts writes again.
             if self._seq > self._cp_seq:
-                self._orphans.append((self._chain_id, self._seq, self._hash, self._mac))
+                self._orphans.append((self._chain_id, self._seq, self._hash, self._mac, self._cp_seq))
             self._new_chain()
             message = f"the audit record could not be stored: {e}"
             for *_, future in batch:
@@ -365,24 +408,81 @@ class AuditLog:
             del self._orphans[0]
         if self._seq <= self._cp_seq:
             return None
-        checkpoint = await self._sign_and_store(self._chain_id, self._seq, self._hash, self._mac)
+        checkpoint = await self._sign_and_store(self._chain_id, self._seq, self._hash, self._mac, self._cp_seq)
         self._cp_seq = checkpoint.seq
         return checkpoint
 
-    async def _sign_and_store(self, chain_id: str, seq: int, h: bytes, m: bytes) -> AuditCheckpoint:
+    async def _sign_and_store(self, chain_id: str, seq: int, h: bytes, m: bytes, prev_seq: int) -> AuditCheckpoint:
         if self._signer is None:
             await self._keys()
         assert self._signer is not None
         signer, version = self._signer
         now = float(self._clock())
-        signature = signer.sign(chain.checkpoint_message(chain_id, seq, h, m, now))
-        checkpoint = AuditCheckpoint(chain_id, seq, now, h, m, version, signature)
+        signature = signer.sign(chain.checkpoint_message(chain_id, seq, h, m, now, prev_seq))
+        checkpoint = AuditCheckpoint(chain_id, seq, now, h, m, version, signature, prev_seq)
         await self._store.put_audit_checkpoint(checkpoint)
+        if self._witness is not None:
+            self._witness_queue.append(checkpoint)
+            if len(self._witness_queue) > WITNESS_BACKLOG:
+                self._trim_witness_queue()
+            if self._witness_task is None and not self.witness_behind:
+                self._witness_task = asyncio.get_running_loop().create_task(self._deliver_task())
         return checkpoint
+
+    # -- the witness ------------------------------------------------------------------------------
+
+    def _trim_witness_queue(self) -> None:
+        newest = {cp.chain_id: cp for cp in self._witness_queue}
+        keep = set(map(id, newest.values()))
+        excess = len(self._witness_queue) - WITNESS_BACKLOG
+        kept: list[AuditCheckpoint] = []
+        for cp in self._witness_queue:
+            if excess > 0 and id(cp) not in keep:
+                excess -= 1
+                continue
+            kept.append(cp)
+        self._witness_queue = kept
+
+    async def _deliver_task(self) -> None:
+        try:
+            await self._deliver()
+        finally:
+            self._witness_task = None
+
+    async def _deliver(self) -> None:
+        """Sends the queued checkpoints to the witness in order; stops at the first failure."""
+        witness = self._witness
+        if witness is None:
+            return
+        while self._witness_queue:
+            cp = self._witness_queue[0]
+            try:
+                await witness.send(cp)
+            except Exception as e:
+                self.witness_failures += 1
+                if self._on_witness is not None:
+                    self._on_witness(False)
+                if not self.witness_behind:
+                    log.error(
+                        "audit: the witness %s did not take the checkpoint of chain %s at %d (%s: %s); retrying",
+                        witness.name, cp.chain_id, cp.seq, type(e).__name__, e,
+                    )  # fmt: skip
+                self.witness_behind = True
+                return
+            if self._witness_queue and self._witness_queue[0] is cp:
+                del self._witness_queue[0]
+            self.witness_sent += 1
+            if self._on_witness is not None:
+                self._on_witness(True)
+        if self.witness_behind:
+            log.warning("audit: the witness %s takes checkpoints again", witness.name)
+        self.witness_behind = False
 
     async def _tick(self) -> None:
         while True:
             await asyncio.sleep(self._interval)
+            if self._witness_queue and self._witness_task is None:
+                self._witness_task = asyncio.get_running_loop().create_task(self._deliver_task())
             if self._seq > self._cp_seq or self._orphans:
                 try:
                     async with self._lock:
@@ -455,9 +555,16 @@ class AuditLog:
 
     # -- verification -----------------------------------------------------------------------
 
-    async def verify(self, chain_id: str | None = None) -> VerifyReport:
+    async def verify(
+        self, chain_id: str | None = None, witness: Sequence[AuditCheckpoint] | None = None
+    ) -> VerifyReport:
         """Checks every chain (or one): seq continuity, hash and MAC chains, checkpoint signatures
-        and truncation. The MACs are checked only when the store is unsealed (``mac_checked``)."""
+        and truncation. The MACs are checked only when the store is unsealed (``mac_checked``).
+
+        ``witness``: checkpoints a witness kept; by default those of the configured witness when
+        it can be read back (a file), so that deleted tails and chains are found too."""
+        if witness is None and self._witness is not None:
+            witness = await self._witness.checkpoints()
         public = {v: Ed25519PublicKey(k) for v, k in (await self._public_keys()).items()}
 
         async def public_keys(version: int) -> Sequence[Ed25519PublicKey]:
@@ -470,5 +577,5 @@ class AuditLog:
             return (await self._material(MAC_KEY, "hmac-sha256", version))[1].expose_secret()
 
         return await chain.verify_source(
-            self._store, public_keys, None if self._service.sealer.sealed else mac_keys, chain_id
+            self._store, public_keys, None if self._service.sealer.sealed else mac_keys, chain_id, witness=witness
         )

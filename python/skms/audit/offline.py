@@ -103,8 +103,12 @@ async def verify_offline(
     database: str,
     checkpoint_public_key: bytes | Sequence[bytes],
     chain_id: str | None = None,
+    witness: Sequence[AuditCheckpoint] | None = None,
 ) -> VerifyReport:
     """Verifies the audit log of ``database`` (``sqlite:///path``, a file path, or ``postgresql://…``).
+
+    ``witness``: the checkpoints a witness kept (:func:`skms.audit.witness.read_witness`); every
+    chain they name must be in the database and reach them, or the report names what is missing.
 
     ``checkpoint_public_key`` is the raw 32-byte Ed25519 key of
     :meth:`skms.audit.AuditLog.checkpoint_public_key`, or several (one per version of the
@@ -124,6 +128,6 @@ async def verify_offline(
             raise InvalidInput("the database is sqlite:///path, a file path, or postgresql://…")
         reader = await asyncio.to_thread(_SqliteReader, path)
     try:
-        return await chain.verify_source(reader, public_keys, None, chain_id)
+        return await chain.verify_source(reader, public_keys, None, chain_id, witness=witness)
     finally:
         await reader.close()

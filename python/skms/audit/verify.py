@@ -1,9 +1,12 @@
 """``python -m skms.audit.verify``: offline verification of an audit log.
 
-    python -m skms.audit.verify --database sqlite:///var/lib/skms/skms.db --public-key <hex or file>
+    python -m skms.audit.verify --database sqlite:///var/lib/skms/skms.db --public-key <hex or file> \
+        [--witness /mnt/witness/skms-audit.jsonl]
 
 ``--public-key`` is the checkpoint public key: 64 hex digits, or a file holding the raw 32
-bytes, the hex, or a PEM ``PUBLIC KEY``; repeat it for several versions of the key. Prints
+bytes, the hex, or a PEM ``PUBLIC KEY``; repeat it for several versions of the key.
+``--witness`` is the file an ``audit_witness`` kept (JSON lines, or a syslog file holding
+them): chains, tails and checkpoints deleted from the database are then found too. Prints
 the report (``--json`` for JSON) and exits 0 when the log is intact, 1 when it is not and 2
 when it cannot be read.
 """
@@ -17,6 +20,7 @@ from pathlib import Path
 
 from skms.audit.events import VerifyReport
 from skms.audit.offline import verify_offline
+from skms.audit.witness import read_witness
 from skms.crypto.asymmetric import Ed25519PublicKey
 from skms.errors import SKMSError
 
@@ -53,13 +57,19 @@ def format_report(report: VerifyReport) -> str:
     lines = []
     for c in report.chains:
         status = "ok" if c.ok else "BAD"
+        witnessed = f", witnessed up to {c.witnessed_seq}" if report.witness_checked else ""
         lines.append(
             f"{status:3}  {c.chain_id}: {c.records} records checked, {c.checkpoints} checkpoints "
-            f"(last at {c.last_checkpoint_seq}), {c.unanchored} after the last checkpoint"
+            f"(last at {c.last_checkpoint_seq}), {c.unanchored} after the last checkpoint{witnessed}"
         )
     lines.append(
         f"{len(report.chains)} chains, {report.records_checked} records checked; "
-        f"MACs {'checked' if report.mac_checked else 'not checked (offline)'}"
+        f"MACs {'checked' if report.mac_checked else 'not checked (offline)'}; "
+        + (
+            f"compared with {report.witness_checkpoints} witness checkpoints"
+            if report.witness_checked
+            else "no witness (a tail deleted with its checkpoints, or a whole chain, would go unseen)"
+        )
     )
     p = report.first_problem
     if p is None:
@@ -78,11 +88,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--public-key", required=True, action="append", help="checkpoint public key: hex, or a file (repeatable)"
     )
     parser.add_argument("--chain", help="verify this chain only")
+    parser.add_argument(
+        "--witness", help="the audit witness file (file:///path or a path): finds deleted tails and chains"
+    )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     args = parser.parse_args(argv)
     try:
         keys = [parse_public_key(k) for k in args.public_key]
-        report = asyncio.run(verify_offline(args.database, keys, args.chain))
+        witness = None if args.witness is None else read_witness(args.witness)
+        report = asyncio.run(verify_offline(args.database, keys, args.chain, witness))
     except (SKMSError, ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

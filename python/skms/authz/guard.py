@@ -11,6 +11,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
+from skms.audit.events import mark_audited
 from skms.auth import Principal
 from skms.authz.authorizer import Authorizer
 from skms.authz.policy import AccessRequest, Decision
@@ -114,6 +115,7 @@ class SecurityGuard(Guard):
             result = await call()
         except SKMSError as e:
             await self._record(principal, action, tenant, resource, f"error:{type(e).__name__}", None, inputs)
+            mark_audited(e)  # the API does not record it again as a refused input
             raise
         await self._record(principal, action, tenant, resource, "allowed", _version_of(result), inputs)
         return result

@@ -177,21 +177,40 @@ def audit_export(state: State) -> None:
 @audit_group.command("verify")
 @click.option("--database", help="Verify offline: a database URL or SQLite file, no server or unseal needed.")
 @click.option("--public-key", "public_keys", multiple=True, help="Offline: the checkpoint public key (hex or file).")
+@click.option(
+    "--witness",
+    help="The audit witness file (file:///path or a path, see audit_witness): also finds deleted tails, chains "
+    "and checkpoints.",
+)
 @output_option
 @pass_state
-def audit_verify(state: State, database: str | None, public_keys: tuple[str, ...]) -> None:
-    """Checks every chain (online through the server, or offline from the database) and names the first bad record."""
+def audit_verify(state: State, database: str | None, public_keys: tuple[str, ...], witness: str | None) -> None:
+    """Checks every chain (online through the server, or offline from the database) and names the first bad record.
+
+    Without --witness, the server compares with its own audit_witness file when it has one."""
     if database is not None:
         from skms.audit import verify as offline
 
         argv = ["--database", database] + [a for k in public_keys for a in ("--public-key", k)]
+        argv += ["--witness", witness] if witness else []
         sys.exit(offline.main(argv + (["--json"] if state.json else [])))
-    report = state.client().verify_audit()
+    checkpoints = None
+    if witness is not None:
+        from skms.audit.witness import encode_checkpoint, read_witness
+
+        checkpoints = [json.loads(encode_checkpoint(cp)) for cp in read_witness(witness)]
+    report = state.client().verify_audit(witness=checkpoints)
     if state.json:
         print_json(report)
     elif report["ok"]:
         click.echo(
-            click.style("OK", fg="green") + f": {report['records_checked']} records in {len(report['chains'])} chain(s)"
+            click.style("OK", fg="green")
+            + f": {report['records_checked']} records in {len(report['chains'])} chain(s)"
+            + (
+                f", compared with {report['witness_checkpoints']} witness checkpoints"
+                if report.get("witness_checked")
+                else ", no witness"
+            )
         )
     else:
         p = report["first_problem"]

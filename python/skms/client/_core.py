@@ -657,9 +657,14 @@ def audit(*, limit: int = 100, cursor: str | None = None, **filters: str | float
     return _get("/v1/audit", _json_any.decode, params)
 
 
-def verify_audit() -> Call[dict[str, Any]]:
-    """Checks every audit chain; names the first changed, missing or moved record."""
-    return _get("/v1/audit/verify", _json_any.decode)
+def verify_audit(witness: Sequence[dict[str, Any]] | None = None) -> Call[dict[str, Any]]:
+    """Checks every audit chain; names the first changed, missing or moved record.
+
+    ``witness``: the checkpoints a witness kept (the JSON lines of an ``audit_witness`` file, as
+    objects); the server then also names chains, tails and checkpoints deleted from its database."""
+    if witness is None:
+        return _get("/v1/audit/verify", _json_any.decode)
+    return _post("/v1/audit/verify", _json_any.decode, witness=list(witness))
 
 
 def health() -> Call[m.Health]:

@@ -126,7 +126,9 @@ class AuditRow(NamedTuple):
 
 
 class AuditCheckpoint(NamedTuple):
-    """A signature by the checkpoint key over (chain_id, seq, hash, mac, time) of a chain's record ``seq``."""
+    """A signature by the checkpoint key over (chain_id, seq, hash, mac, time, prev_seq) of a chain's
+    record ``seq``; ``prev_seq`` is the seq of the chain's previous checkpoint (0 for the first;
+    None for checkpoints written before it was signed)."""
 
     chain_id: str
     seq: int
@@ -135,6 +137,7 @@ class AuditCheckpoint(NamedTuple):
     mac: bytes
     key_version: int
     signature: bytes
+    prev_seq: int | None = None
 
 
 @dataclass(slots=True)
@@ -403,4 +406,4 @@ def backup_recipient_to_row(r: BackupRecipientRecord) -> tuple[Any, ...]:
 
 
 AUDIT_COLUMNS = "chain_id, seq, time, tenant, principal, action, resource, result, event, hash, mac, mac_version"
-AUDIT_CHECKPOINT_COLUMNS = "chain_id, seq, time, hash, mac, key_version, signature"
+AUDIT_CHECKPOINT_COLUMNS = "chain_id, seq, time, hash, mac, key_version, signature, prev_seq"

@@ -138,6 +138,9 @@ MIGRATIONS: list[list[str]] = [
             PRIMARY KEY (tenant, name)
         )""",
     ],
+    # 7: each checkpoint names the previous checkpoint of its chain (signed), so that deleting one
+    # alone is detected; NULL for checkpoints written before (issue 13, defect 7).
+    ["ALTER TABLE audit_checkpoints ADD COLUMN prev_seq BIGINT"],
 ]
 
 LATEST = len(MIGRATIONS)

@@ -469,7 +469,7 @@ class PostgresStore(KeyStore):
     async def put_audit_checkpoint(self, checkpoint: AuditCheckpoint) -> None:
         try:
             await self.pool.execute(
-                f"INSERT INTO audit_checkpoints ({AUDIT_CHECKPOINT_COLUMNS}) VALUES ({_params(7)})", *checkpoint
+                f"INSERT INTO audit_checkpoints ({AUDIT_CHECKPOINT_COLUMNS}) VALUES ({_params(8)})", *checkpoint
             )
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as e:
             raise StorageError(f"cannot write an audit checkpoint: {e}") from None

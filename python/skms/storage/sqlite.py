@@ -670,7 +670,7 @@ class SqliteStore(KeyStore):
         def write(c: sqlite3.Connection) -> None:
             try:
                 c.execute(
-                    f"INSERT INTO audit_checkpoints ({AUDIT_CHECKPOINT_COLUMNS}) VALUES (?,?,?,?,?,?,?)", checkpoint
+                    f"INSERT INTO audit_checkpoints ({AUDIT_CHECKPOINT_COLUMNS}) VALUES (?,?,?,?,?,?,?,?)", checkpoint
                 )
             except sqlite3.Error as e:
                 raise StorageError(f"cannot write an audit checkpoint: {e}") from None
