@@ -210,6 +210,16 @@ class ServerProcess:
         self.stop()
         raise RuntimeError(f"skms serve did not answer /v1/sys/health in {START_TIMEOUT}s:\n{self._tail()}")
 
+    def restart(self, *, ready: bool = True) -> None:
+        """Stops the server, checks its logs, and starts it again on the same port and data directory."""
+        self.stop()
+        self.check_logs()
+        self.stderr_path.rename(self.stderr_path.with_name(f"{self.stderr_path.name}.{time.time_ns()}"))
+        if not self._launch():
+            raise RuntimeError(f"skms serve did not start again on port {self.port}:\n{self._tail()}")
+        if ready:
+            self.wait_ready()
+
     def wait_ready(self, timeout: float = 20.0) -> None:
         deadline = time.monotonic() + timeout
         while True:

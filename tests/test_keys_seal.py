@@ -174,9 +174,18 @@ async def test_keyfile(open_service: OpenService, tmp_path: Path, caplog: pytest
         with pytest.raises(UnsealFailed, match="600"):
             await node.sealer.unseal(keyfile=str(path))
     path.chmod(0o400)
-    await node.sealer.unseal()  # the path recorded at initialization
+    with pytest.raises(UnsealFailed, match="32 bytes as key"):
+        await node.sealer.unseal()  # no material: a key-file store never opens by itself
+    await node.sealer.unseal(keyfile=str(path))  # the server's own start: its configured path
     await _all_decrypt(node, texts)
     node.sealer.seal()
+    await node.sealer.unseal(key=path.read_bytes())  # a remote operator: the file's 32 bytes
+    await _all_decrypt(node, texts)
+    node.sealer.seal()
+    for wrong in ({"key": os.urandom(32)}, {"key": path.read_bytes()[:31]}, {"passphrase": "p" * 20},
+                  {"shares": ["x"]}):  # fmt: skip
+        with pytest.raises(UnsealFailed):
+            await node.sealer.unseal(**wrong)
     other = tmp_path / "other.key"
     write_keyfile(str(other))
     short = tmp_path / "short.key"

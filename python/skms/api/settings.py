@@ -65,6 +65,16 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     max_body_bytes: int = 1_048_576
     #: Concurrent requests per worker before new ones get 503 (admission control).
     max_in_flight: int = 512
+    #: Concurrent requests to the public routes that take a body (init, unseal, token), per worker:
+    #: a budget of their own, so unauthenticated callers cannot take the slots of authenticated ones.
+    max_in_flight_public: int = 32
+    #: Concurrent requests to public routes from one source address, per worker.
+    max_in_flight_per_source: int = 4
+    #: Seconds a client has to send the request headers (granian) and, separately, the whole body.
+    header_timeout: float = 10.0
+    body_timeout: float = 10.0
+    #: Deepest nesting of arrays and objects accepted in a JSON body.
+    max_json_depth: int = 64
     #: Largest batch (items per request).
     max_batch: int = 10_000
     #: Directory for development state (key file, admin token) and runtime files.
@@ -115,6 +125,12 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
             raise InvalidInput("tls_cert and tls_key go together")
         if self.max_body_bytes < 1024:
             raise InvalidInput("max_body_bytes must be at least 1024")
+        for name in ("max_in_flight", "max_in_flight_public", "max_in_flight_per_source", "max_json_depth"):
+            if getattr(self, name) < 1:
+                raise InvalidInput(f"{name} must be at least 1")
+        for name in ("header_timeout", "body_timeout"):
+            if not 0.1 <= getattr(self, name) <= 3600:
+                raise InvalidInput(f"{name} must be between 0.1 and 3600 seconds")
         for cls, rate in self._rates().items():
             if not rate > 0:
                 raise InvalidInput(f"rate_limit_{cls} must be a positive number of requests per second")

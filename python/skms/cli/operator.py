@@ -32,14 +32,17 @@ def show_status(state: State, status: SealStatus) -> None:
 @click.option("--shares", type=click.IntRange(1, 16), default=5, show_default=True, help="Shamir: shares to make.")
 @click.option("--threshold", type=click.IntRange(1, 16), default=3, show_default=True, help="Shamir: shares needed.")
 @click.option("--passphrase", help="Passphrase method: the unseal passphrase (prompted when omitted).")
-@click.option("--keyfile", help="Key-file method: path of the 32-byte key file on the server (development only).")
 @output_option
 @pass_state
-def init(state: State, method: str, shares: int, threshold: int, passphrase: str | None, keyfile: str | None) -> None:
-    """Initialize a new server's store; prints the admin token (and Shamir shares) once."""
+def init(state: State, method: str, shares: int, threshold: int, passphrase: str | None) -> None:
+    """Initialize a new server's store; prints the admin token (and Shamir shares) once.
+
+    The keyfile method (development only) uses the key file of the server's configuration
+    (unseal_keyfile): a request never names a path on the server.
+    """
     if method == "passphrase" and passphrase is None:
         passphrase = click.prompt("Unseal passphrase", hide_input=True, confirmation_prompt=True)
-    result = state.client().init(method, threshold=threshold, shares=shares, passphrase=passphrase, keyfile=keyfile)
+    result = state.client().init(method, threshold=threshold, shares=shares, passphrase=passphrase)
     if state.json:
         print_json(result)
         return
@@ -69,15 +72,23 @@ def status(state: State) -> None:
 @operator_group.command("unseal")
 @click.option("-s", "--share", "shares", multiple=True, help="A Shamir share (repeatable); prompted when omitted.")
 @click.option("--passphrase", help="The unseal passphrase; prompted when omitted.")
-@click.option("--keyfile", help="Path of the key file on the server.")
+@click.option(
+    "--keyfile",
+    type=click.Path(dir_okay=False, exists=True),
+    help="A key-file store: this machine's copy of the key file, whose 32 bytes are sent.",
+)
 @output_option
 @pass_state
 def unseal(state: State, shares: tuple[str, ...], passphrase: str | None, keyfile: str | None) -> None:
-    """Unseal the store with shares, a passphrase or a key file.
+    """Unseal the store with shares, a passphrase or (development) the key file's bytes.
 
     Missing material is asked for: hidden prompts on a terminal, else one share (or the
     passphrase) per line of stdin.
     """
+    key = None
+    if keyfile is not None:
+        with open(keyfile, "rb") as f:
+            key = f.read(65)
     client = state.client()
     share_list: list[str] | None = list(shares) or None
     if share_list is None and passphrase is None and keyfile is None:
@@ -89,7 +100,7 @@ def unseal(state: State, shares: tuple[str, ...], passphrase: str | None, keyfil
                 passphrase = click.prompt("Unseal passphrase", hide_input=True)
             else:
                 passphrase = sys.stdin.readline().rstrip("\n")
-    show_status(state, client.unseal(passphrase=passphrase, shares=share_list, keyfile=keyfile))
+    show_status(state, client.unseal(passphrase=passphrase, shares=share_list, key=key))
 
 
 @operator_group.command("seal")

@@ -55,6 +55,7 @@ def serve(
     """Run the SKMS server."""
     from granian import Granian
     from granian.constants import Interfaces
+    from granian.http import HTTP1Settings
 
     env = dict(os.environ)
     if listen:
@@ -116,13 +117,20 @@ def serve(
         ssl_ca=Path(settings.tls_client_ca) if settings.tls_client_ca else None,
         ssl_client_verify=settings.tls_client_ca is not None,
         log_access=False,
+        # A client that has not sent its headers within header_timeout is dropped (slowloris).
+        http1_settings=HTTP1Settings(header_read_timeout=int(settings.header_timeout * 1000)),
     ).serve()
 
 
 def _check_port_free(host: str, port: int) -> None:
-    """granian binds with SO_REUSEPORT, so a second server on a busy port would silently share it."""
+    """granian binds with SO_REUSEPORT, so a second server on a busy port would silently share it.
+
+    The probe binds with SO_REUSEADDR (as granian does): on Linux that still fails while any
+    socket listens on the port, but not for the TIME_WAIT connections a crashed server leaves.
+    """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
         except OSError as e:

@@ -5,23 +5,36 @@ obtained one of three ways:
 
 - ``passphrase``: Argon2id over a passphrase (parameters stored with the seal);
 - ``shamir``: M-of-N SLIP-39 mnemonic shares of the unseal key (``shamir-mnemonic``);
-- ``keyfile``: a 32-byte file readable only by its owner (mode 0600) — development only.
+- ``keyfile``: a 32-byte file readable only by its owner (mode 0600) — development only. Its
+  path is server configuration, never request input: the server reads it at start; over the
+  network a caller unseals by sending the file's 32 bytes, like a passphrase.
 
 Rotating the root key rewraps the data keys only; sealing drops every decrypted
-secret from memory.
+secret from memory. An operator's seal is recorded in the store, so a restart does not undo it
+with the configured key file: it holds until unseal material is presented.
+
+Unsealing costs a KDF (Argon2id about 0.1–1 s, SLIP-39's PBKDF2 tens of ms): it runs on one
+thread of its own, never on the event loop, one attempt at a time, and failed attempts back off
+per source address and globally (:class:`UnsealThrottle`).
 """
 
+import asyncio
 import logging
+import math
 import os
 import stat
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import shamir_mnemonic
 
 from skms._native import SecretBytes
+from skms.context import CURRENT
 from skms.crypto import kdf
-from skms.errors import IntegrityError, InvalidInput, Sealed, UnsealFailed
+from skms.errors import Conflict, IntegrityError, InvalidInput, RateLimited, Sealed, UnsealFailed
 from skms.keys import envelope
 from skms.storage.base import KeyStore, SealRecord
 
@@ -29,6 +42,77 @@ log = logging.getLogger("skms.seal")
 
 METHODS = ("passphrase", "shamir", "keyfile")
 MIN_PASSPHRASE = 12
+KEYFILE_BYTES = 32
+#: Marks, in the seal record's parameters, a seal an operator asked for (time of the seal).
+OPERATOR_SEALED = "operator_sealed_at"
+
+T = TypeVar("T")
+#: Unseal KDFs run on one thread of their own: one at a time, off the event loop. One per process:
+#: a server worker forked from a parent that used it must not inherit a pool whose thread is gone.
+_kdf_pool: tuple[int, ThreadPoolExecutor] | None = None
+
+
+async def off_loop(fn: Callable[..., T], *args: Any) -> T:
+    """``fn(*args)`` on the unseal KDF thread."""
+    global _kdf_pool
+    if _kdf_pool is None or _kdf_pool[0] != os.getpid():
+        _kdf_pool = (os.getpid(), ThreadPoolExecutor(1, thread_name_prefix="skms-unseal-kdf"))
+    return await asyncio.get_running_loop().run_in_executor(_kdf_pool[1], fn, *args)
+
+
+class UnsealThrottle:
+    """Backs off failed unseal attempts, per source address and across all sources.
+
+    After the n-th failure in a row from one source, that source waits ``base * 2**(n-1)``
+    seconds (at most ``max_delay``); past ``free_failures`` failures in a row from anywhere,
+    every source waits the same way, so many addresses do not multiply an attacker's guesses.
+    Only one attempt derives a key at a time; another arriving meanwhile is told to retry.
+    A success clears everything.
+    """
+
+    MAX_SOURCES = 10_000
+
+    def __init__(
+        self,
+        *,
+        base: float = 1.0,
+        max_delay: float = 60.0,
+        free_failures: int = 5,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.base, self.max_delay, self.free_failures, self.clock = base, max_delay, free_failures, clock
+        self._sources: dict[str, tuple[int, float]] = {}  # source -> (failures in a row, not before)
+        self._failures = 0
+        self._not_before = 0.0
+        self.busy = False
+
+    def _delay(self, failures: int) -> float:
+        return float(min(self.max_delay, self.base * 2 ** min(failures - 1, 32)))
+
+    def admit(self, source: str) -> None:
+        now = self.clock()
+        wait = max(self._not_before, self._sources.get(source, (0, 0.0))[1]) - now
+        if wait > 0:
+            raise RateLimited(f"too many failed unseal attempts: retry in {math.ceil(wait)} s", retry_after=wait)
+        if self.busy:
+            raise RateLimited("another unseal attempt is in progress: retry shortly", retry_after=1.0)
+
+    def failed(self, source: str) -> None:
+        now = self.clock()
+        failures = self._sources.get(source, (0, 0.0))[0] + 1
+        if source not in self._sources and len(self._sources) >= self.MAX_SOURCES:
+            self._sources = {k: v for k, v in self._sources.items() if v[1] > now}  # forget expired ones
+            if len(self._sources) >= self.MAX_SOURCES:
+                self._sources.pop(next(iter(self._sources)))
+        self._sources[source] = (failures, now + self._delay(failures))
+        self._failures += 1
+        if self._failures > self.free_failures:
+            self._not_before = now + self._delay(self._failures - self.free_failures)
+
+    def succeeded(self) -> None:
+        self._sources.clear()
+        self._failures = 0
+        self._not_before = 0.0
 
 
 @dataclass(frozen=True)
@@ -50,17 +134,29 @@ def _passphrase_key(passphrase: str, params: dict[str, Any]) -> SecretBytes:
 
 
 def _read_keyfile(path: str) -> SecretBytes:
+    """The configured key file (server configuration only, never a path from a request)."""
     try:
-        info = os.stat(path)
-        with open(path, "rb") as f:
-            data = f.read(65)
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError as e:
         raise UnsealFailed(f"cannot read the key file: {e.strerror}") from None
-    if stat.S_IMODE(info.st_mode) & 0o077:
-        raise UnsealFailed(f"the key file {path} must be readable by its owner only (chmod 600)")
-    if len(data) != 32:
-        raise UnsealFailed("the key file must hold exactly 32 bytes")
+    with os.fdopen(fd, "rb") as f:
+        info = os.fstat(f.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise UnsealFailed(f"the key file {path} is not a regular file")
+        if stat.S_IMODE(info.st_mode) & 0o077:
+            raise UnsealFailed(f"the key file {path} must be readable by its owner only (chmod 600)")
+        data = f.read(KEYFILE_BYTES + 1)
+    if len(data) != KEYFILE_BYTES:
+        raise UnsealFailed(f"the key file must hold exactly {KEYFILE_BYTES} bytes")
     return SecretBytes(data)
+
+
+def share_identifier(mnemonic: str) -> int | None:
+    """The SLIP-39 identifier of a share's set, or None when the share does not parse."""
+    try:
+        return int(shamir_mnemonic.Share.from_mnemonic(mnemonic).identifier)
+    except (shamir_mnemonic.MnemonicError, ValueError):
+        return None
 
 
 def enough_shares(mnemonics: list[str]) -> list[str]:
@@ -96,6 +192,7 @@ class Sealer:
         self._opener: SecretBytes | None = None
         self._generation = -1
         self.on_seal: list[Any] = []
+        self.throttle = UnsealThrottle()
 
     @property
     def sealed(self) -> bool:
@@ -128,8 +225,16 @@ class Sealer:
         shares: int = 5,
         keyfile: str | None = None,
     ) -> InitResult:
-        """Creates the root key and the seal record; leaves the store unsealed."""
-        unseal_key, params, result = self._new_unseal_key(method, passphrase, threshold, shares, keyfile)
+        """Creates the root key and the seal record; leaves the store unsealed.
+
+        Conflict, before any other work, when the store is initialized already. ``keyfile`` is
+        the server's configured path (development), never a path a request named.
+        """
+        if await self._store.get_seal() is not None:
+            raise Conflict("the store is already initialized")
+        unseal_key, params, result = await off_loop(
+            self._new_unseal_key, method, passphrase, threshold, shares, keyfile
+        )
         root = SecretBytes.random(32)
         record = SealRecord(method, params, envelope.wrap_root(unseal_key, 1, root), root_id=1)
         stored = await self._store.put_seal(record, expected_generation=None)
@@ -155,24 +260,96 @@ class Sealer:
                 raise InvalidInput("shamir needs 1 <= threshold <= shares <= 16")
             unseal = SecretBytes.random(32)
             groups = shamir_mnemonic.generate_mnemonics(1, [(threshold, shares)], unseal.expose_secret())
-            return unseal, {"threshold": threshold, "shares": shares}, InitResult(method, groups[0])
+            identifier = share_identifier(groups[0][0])
+            return (
+                unseal,
+                {"threshold": threshold, "shares": shares, "identifier": identifier},
+                InitResult(method, groups[0]),
+            )
         if method == "keyfile":
             if not keyfile:
-                raise InvalidInput("the keyfile method needs the path of a 32-byte key file")
+                raise InvalidInput("the keyfile method needs the server's configured key file (unseal_keyfile)")
             log.warning("unseal by key file is for development only: the file opens the whole store")
             return _read_keyfile(keyfile), {"path": keyfile}, InitResult(method)
         raise InvalidInput(f"unknown seal method {method!r}; expected one of {', '.join(METHODS)}")
 
     async def unseal(
-        self, *, passphrase: str | None = None, shares: list[str] | None = None, keyfile: str | None = None
+        self,
+        *,
+        passphrase: str | None = None,
+        shares: list[str] | None = None,
+        key: bytes | None = None,
+        keyfile: str | None = None,
     ) -> None:
+        """Opens the root key with the material of the store's method.
+
+        ``key`` is the content of a key-file store's file (what a remote operator sends);
+        ``keyfile`` is a local path, for the server's own start and library callers only.
+        Nothing is derived when already unsealed. Failed attempts back off (UnsealThrottle).
+        """
         record = await self._store.get_seal()
         if record is None:
             raise InvalidInput("the store is not initialized: run `skms init` first")
-        unseal_key = self._unseal_key(record, passphrase, shares, keyfile)
-        roots = self._open_roots(record, unseal_key)
+        if not self.sealed:
+            return
+        # Attempts from the network are throttled per source; the server's own start and
+        # library callers in the same process (no request source) are not.
+        source = CURRENT.get().source
+        throttle = self.throttle if source is not None else None
+        if throttle is not None:
+            throttle.admit(source)
+            throttle.busy = True
+        try:
+            unseal_key = await off_loop(self._unseal_key, record, passphrase, shares, key, keyfile)
+            roots = self._open_roots(record, unseal_key)
+        except UnsealFailed:
+            if throttle is not None:
+                throttle.failed(source)
+            raise
+        finally:
+            if throttle is not None:
+                throttle.busy = False
+        if throttle is not None:
+            throttle.succeeded()
         self._roots, self._root_id = roots, record.root_id
         self._opener, self._generation = unseal_key, record.generation
+        if OPERATOR_SEALED in record.params:
+            await self._set_operator_seal(False)
+
+    async def unseal_at_start(self, keyfile: str) -> bool:
+        """The server's own unseal from its configured key file; False when an operator's seal holds."""
+        record = await self._store.get_seal()
+        if record is None:
+            return False
+        if OPERATOR_SEALED in record.params:
+            log.warning("the store was sealed by an operator: it stays sealed until unsealed with its material")
+            return False
+        await self.unseal(keyfile=keyfile)
+        return True
+
+    async def seal_by_operator(self) -> None:
+        """An operator's seal: recorded in the store (a restart does not undo it), then :meth:`seal`."""
+        self.seal()
+        await self._set_operator_seal(True)
+
+    async def _set_operator_seal(self, sealed: bool) -> None:
+        for _ in range(5):  # another node may rewrite the record meanwhile
+            record = await self._store.get_seal()
+            if record is None or (OPERATOR_SEALED in record.params) == sealed:
+                return
+            params = {k: v for k, v in record.params.items() if k != OPERATOR_SEALED}
+            if sealed:
+                params[OPERATOR_SEALED] = time.time()
+            try:
+                stored = await self._store.put_seal(
+                    SealRecord(record.method, params, record.wrapped_root, record.root_id),
+                    expected_generation=record.generation,
+                )
+            except Conflict:
+                continue
+            if not self.sealed:
+                self._generation = stored.generation
+            return
 
     async def refresh(self) -> bool:
         """Rereads the seal record after another node rotated the root; True when it changed."""
@@ -197,8 +374,17 @@ class Sealer:
         return roots
 
     def _unseal_key(
-        self, record: SealRecord, passphrase: str | None, shares: list[str] | None, keyfile: str | None
+        self,
+        record: SealRecord,
+        passphrase: str | None,
+        shares: list[str] | None,
+        key: bytes | None,
+        keyfile: str | None,
     ) -> SecretBytes:
+        given = [name for name, value in (("passphrase", passphrase), ("shares", shares), ("key", key)) if value]
+        expected = {"passphrase": "passphrase", "shamir": "shares", "keyfile": "key"}.get(record.method)
+        if any(name != expected for name in given):
+            raise UnsealFailed(f"this store unseals with its {record.method} ({expected}), not {', '.join(given)}")
         if record.method == "passphrase":
             if not passphrase:
                 raise UnsealFailed("this store unseals with a passphrase")
@@ -206,14 +392,22 @@ class Sealer:
         if record.method == "shamir":
             if not shares:
                 raise UnsealFailed(f"this store unseals with {record.params['threshold']} SLIP-39 shares")
+            identifier = record.params.get("identifier")
+            if identifier is not None and any(share_identifier(m) not in (identifier, None) for m in shares):
+                raise UnsealFailed("a share belongs to another store (its SLIP-39 set identifier differs)")
             try:
                 return SecretBytes(shamir_mnemonic.combine_mnemonics(enough_shares(shares)))
             except (shamir_mnemonic.MnemonicError, ValueError) as e:
                 raise UnsealFailed(f"the shares do not combine: {e}") from None
         if record.method == "keyfile":
+            if key is not None:
+                if len(key) != KEYFILE_BYTES:
+                    raise UnsealFailed(f"the key of a key-file store is its file's {KEYFILE_BYTES} bytes")
+                return SecretBytes(key)
+            if keyfile is None:
+                raise UnsealFailed("this store unseals with its key file: send the file's 32 bytes as key")
             configured = record.params["path"]
-            if keyfile is not None and os.path.abspath(keyfile) != os.path.abspath(configured):
-                # Never touch another path: the answer would tell a caller what exists on the server.
+            if os.path.abspath(keyfile) != os.path.abspath(configured):
                 raise UnsealFailed("this store unseals only with the key file it was initialized with")
             return _read_keyfile(configured)
         raise UnsealFailed(f"unknown seal method {record.method!r} in the store")
@@ -237,7 +431,14 @@ class Sealer:
         if record is None:
             raise InvalidInput("the store is not initialized")
         self.root()
-        unseal_key = self._unseal_key(record, unseal.get("passphrase"), unseal.get("shares"), unseal.get("keyfile"))
+        unseal_key = await off_loop(
+            self._unseal_key,
+            record,
+            unseal.get("passphrase"),
+            unseal.get("shares"),
+            unseal.get("key"),
+            unseal.get("keyfile"),
+        )
         roots = self._open_roots(record, unseal_key)
         old_id = record.root_id
         new_id, new_root = old_id + 1, SecretBytes.random(32)

@@ -45,8 +45,9 @@ async def get_seal_status(request: Request[Any, Any, Any]) -> s.SealStatus:
 @post("/v1/sys/init", status_code=200, tags=["sys"], summary="Initialize the store (once); returns the admin token")
 async def init(request: Request[Any, Any, Any], data: JSONBody[s.InitRequest], state: State) -> s.InitOut:
     service = context(request, authenticated=False)[0]
+    keyfile = state.settings.unseal_keyfile if data.method == "keyfile" else None  # configuration, never the body
     result = await service.sealer.initialize(
-        data.method, passphrase=data.passphrase, threshold=data.threshold, shares=data.shares, keyfile=data.keyfile
+        data.method, passphrase=data.passphrase, threshold=data.threshold, shares=data.shares, keyfile=keyfile
     )
     api_keys: ApiKeyManager = state.api_keys
     token, _ = await api_keys.create("default", "admin", ["admin"], "created at initialization")
@@ -56,24 +57,26 @@ async def init(request: Request[Any, Any, Any], data: JSONBody[s.InitRequest], s
     return s.InitOut(token, result.shares)
 
 
-@post("/v1/sys/unseal", status_code=200, tags=["sys"], summary="Unseal with a passphrase, shares or key file")
+@post(
+    "/v1/sys/unseal", status_code=200, tags=["sys"], summary="Unseal with a passphrase, shares or the key file's bytes"
+)
 async def unseal(request: Request[Any, Any, Any], data: JSONBody[s.UnsealRequest], state: State) -> s.SealStatus:
     service = context(request, authenticated=False)[0]
-    await service.sealer.unseal(passphrase=data.passphrase, shares=data.shares, keyfile=data.keyfile)
+    await service.sealer.unseal(passphrase=data.passphrase, shares=data.shares, key=data.key)
     relay = state.get("unseal_relay")
     if relay is not None:
         await relay.publish()
     return await seal_status(service)
 
 
-@post("/v1/sys/seal", status_code=200, tags=["sys"], summary="Seal: drop every decrypted secret")
+@post("/v1/sys/seal", status_code=200, tags=["sys"], summary="Seal: drop every decrypted secret until unsealed")
 async def seal(request: Request[Any, Any, Any], state: State) -> s.SealStatus:
     service, principal = context(request)
     await service.guard.check(principal, "sys:Seal", principal.tenant, "*")
     relay = state.get("unseal_relay")
     if relay is not None:
         await relay.retract()
-    service.sealer.seal()
+    await service.sealer.seal_by_operator()
     return await seal_status(service)
 
 
