@@ -14,6 +14,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 
 from skms import __version__
 from skms.api import metrics
+from skms.api.bodies import BodyMiddleware
 from skms.api.middleware import AuthMiddleware, NoAuthMiddleware, RequestMiddleware, configure_logging
 from skms.api.problems import EXCEPTION_HANDLERS, document_problems
 from skms.api.routes import audit, auth, backup, misc, sys
@@ -111,8 +112,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         tasks: list[asyncio.Task[Any]] = []
         extras: list[Any] = []
         try:
-            if settings.unseal_keyfile and await service.sealer.initialized():
-                await service.sealer.unseal(keyfile=settings.unseal_keyfile)
+            if settings.unseal_keyfile:
+                await service.sealer.unseal_at_start(settings.unseal_keyfile)
             if settings.redis_url:
                 from skms.storage.redis_bus import RedisInvalidation
 
@@ -172,7 +173,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
             sys.seal,
             sys.metrics,
         ],
-        middleware=[RequestMiddleware, NoAuthMiddleware if settings.insecure_no_security else AuthMiddleware],
+        middleware=[
+            RequestMiddleware,
+            NoAuthMiddleware if settings.insecure_no_security else AuthMiddleware,
+            BodyMiddleware,  # after authentication: only public routes' bodies are read for anyone
+        ],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=[lifespan],
         on_app_init=[on_app_init],

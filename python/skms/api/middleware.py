@@ -8,6 +8,7 @@ from typing import Any
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
+from skms.api.bodies import WITH_BODY
 from skms.api.metrics import observe
 from skms.api.problems import PROBLEM, problem_of, request_id_from
 from skms.api.refusals import audit_bad_input, audit_failed_authentication
@@ -66,14 +67,43 @@ def _key_type(scope: Scope) -> str:
     return scope["app"].state.service.cached_type(user.tenant, name) or "-"
 
 
+class PublicAdmission:
+    """In-flight public requests with a body, in all and per source address (one worker)."""
+
+    def __init__(self) -> None:
+        self.total = 0
+        self.by_source: dict[str, int] = {}
+
+    def refusal(self, source: str, settings: Any) -> str | None:
+        if self.total >= settings.max_in_flight_public:
+            return "too many unauthenticated requests in progress; retry shortly"
+        if self.by_source.get(source, 0) >= settings.max_in_flight_per_source:
+            return "too many requests in progress from this address; retry shortly"
+        return None
+
+    def enter(self, source: str) -> None:
+        self.total += 1
+        self.by_source[source] = self.by_source.get(source, 0) + 1
+
+    def leave(self, source: str) -> None:
+        self.total -= 1
+        left = self.by_source[source] - 1
+        if left:
+            self.by_source[source] = left
+        else:
+            del self.by_source[source]
+
+
 class RequestMiddleware:
     """Request id in a header and every log line; access log and metrics after the response.
 
     Admission control: past ``max_in_flight`` concurrent requests in this worker, a request is
-    answered 503 with Retry-After at once instead of queueing without bound.
+    answered 503 with Retry-After at once instead of queueing without bound. Public routes that
+    take a body count apart (:class:`PublicAdmission`).
     """
 
     in_flight = 0
+    public_admission = PublicAdmission()
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -88,15 +118,29 @@ class RequestMiddleware:
         relay = state.get("unseal_relay")
         if relay is not None:
             relay.check()  # a seal or unseal on another worker holds for this request already
-        limit = state.settings.max_in_flight
-        if RequestMiddleware.in_flight >= limit and scope["path"] not in PUBLIC:
-            problem = {"type": "https://skms.dev/problems/overloaded", "title": "Overloaded", "status": 503,
-                       "detail": "the server is at capacity; retry shortly"}  # fmt: skip
-            await _send_problem(send, problem, {b"retry-after": b"1", b"x-request-id": request_id.encode("latin-1")})
-            return
+        settings = state.settings
         client = scope.get("client")
+        source = client[0] if client else "-"
+        # Public routes that read a body have a budget of their own, and each source a share of it:
+        # unauthenticated callers, however slow or many, never take the slots of authenticated ones.
+        public = scope["path"] in PUBLIC and scope.get("method") in WITH_BODY
+        if public:
+            refusal = self.public_admission.refusal(source, settings)
+        elif RequestMiddleware.in_flight >= settings.max_in_flight:
+            refusal = "the server is at capacity; retry shortly"
+        else:
+            refusal = None
+        if refusal is not None:
+            problem = {"type": "https://skms.dev/problems/overloaded", "title": "Overloaded", "status": 503,
+                       "detail": refusal}  # fmt: skip
+            await _send_problem(send, problem, {b"retry-after": b"1", b"x-request-id": request_id.encode("latin-1"),
+                                                b"connection": b"close"})  # fmt: skip
+            return
         token = CURRENT.set(RequestContext(request_id, client[0] if client else None))
-        RequestMiddleware.in_flight += 1
+        if public:
+            self.public_admission.enter(source)
+        else:
+            RequestMiddleware.in_flight += 1
         started = time.perf_counter()
         status = 500
 
@@ -112,7 +156,10 @@ class RequestMiddleware:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
-            RequestMiddleware.in_flight -= 1
+            if public:
+                self.public_admission.leave(source)
+            else:
+                RequestMiddleware.in_flight -= 1
             elapsed = time.perf_counter() - started
             route = _route_template(scope)
             key_type = _key_type(scope)

@@ -3,7 +3,7 @@
 Request structs forbid unknown fields, so a typo is a 400 naming the field.
 """
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 from msgspec import UNSET, UnsetType
@@ -354,11 +354,12 @@ class SealStatus(Out):
 
 
 class InitRequest(Body):
+    #: ``keyfile`` uses the key file the server is configured with (``unseal_keyfile``): a request
+    #: never names a path on the server.
     method: Literal["passphrase", "shamir", "keyfile"] = "shamir"
-    passphrase: str | None = None
+    passphrase: Annotated[str, msgspec.Meta(max_length=1024)] | None = None
     threshold: int = 3
     shares: int = 5
-    keyfile: str | None = None
 
 
 class InitOut(Out):
@@ -367,9 +368,10 @@ class InitOut(Out):
 
 
 class UnsealRequest(Body):
-    passphrase: str | None = None
-    shares: list[str] | None = None
-    keyfile: str | None = None
+    passphrase: Annotated[str, msgspec.Meta(max_length=1024)] | None = None
+    shares: Annotated[list[Annotated[str, msgspec.Meta(max_length=1024)]], msgspec.Meta(max_length=16)] | None = None
+    #: A key-file store: the file's 32 bytes (base64), which the caller holds, as a passphrase.
+    key: Annotated[bytes, msgspec.Meta(max_length=64)] | None = None
 
 
 # -- authentication and authorization ---------------------------------------------------------

@@ -688,19 +688,21 @@ def init(
     threshold: int = 3,
     shares: int = 5,
     passphrase: str | None = None,
-    keyfile: str | None = None,
 ) -> Call[m.InitResult]:
-    """Initializes a new store (once): returns the admin token and, for ``shamir``, the unseal shares."""
+    """Initializes a new store (once): returns the admin token and, for ``shamir``, the unseal shares.
+
+    ``keyfile`` uses the key file in the server's own configuration.
+    """
     return _post("/v1/sys/init", _decoder(m.InitResult), method=method, threshold=threshold, shares=shares,
-                 passphrase=passphrase, keyfile=keyfile)  # fmt: skip
+                 passphrase=passphrase)  # fmt: skip
 
 
 def unseal(
-    *, passphrase: str | None = None, shares: Sequence[str] | None = None, keyfile: str | None = None
+    *, passphrase: str | None = None, shares: Sequence[str] | None = None, key: bytes | None = None
 ) -> Call[m.SealStatus]:
-    """Unseals with the passphrase, ``threshold`` shares, or a key file (on the server)."""
+    """Unseals with the passphrase, ``threshold`` shares, or (a key-file store) the key file's 32 bytes."""
     return _post("/v1/sys/unseal", _seal_status_of, passphrase=passphrase,
-                 shares=list(shares) if shares is not None else None, keyfile=keyfile)  # fmt: skip
+                 shares=list(shares) if shares is not None else None, key=key)  # fmt: skip
 
 
 def seal() -> Call[m.SealStatus]:
