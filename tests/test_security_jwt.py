@@ -328,9 +328,9 @@ def raw_token(payload: str, kid: str = "ed-1") -> str:
     return f"{text}.{b64url(ED.sign(text.encode()))}"
 
 
-def raw_claims(**raw: str) -> str:
+def raw_claims(**raw: str | None) -> str:
     """The JSON of :func:`claims` with some members replaced by raw JSON text."""
-    base = {k: json.dumps(v) for k, v in claims().items()}
+    base: dict[str, str | None] = {k: json.dumps(v) for k, v in claims().items()}
     base.update(raw)
     return "{" + ",".join(f"{json.dumps(k)}:{v}" for k, v in base.items() if v is not None) + "}"
 

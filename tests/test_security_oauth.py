@@ -221,3 +221,50 @@ def test_token_does_not_outlive_the_clients_api_key(h: Harness) -> None:
     creds = {"client_id": created["api_key"]["id"], "client_secret": created["token"]}
     access = issue(h, creds)
     assert decode(access)[1]["exp"] <= created["api_key"]["expires_at"] + 1
+
+
+# -- issue 13 defects 8 and 9: a token is bound to its client, as the client is now ---------------------------
+
+
+def _own_claims(h: Harness, created: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    now = int(time.time())
+    claims = {"iss": "skms", "aud": "skms", "sub": created["api_key"]["principal"], "tenant": "default",
+              "roles": created["api_key"]["roles"], "iat": now, "nbf": now, "exp": now + 300,
+              "client_id": created["api_key"]["id"]}  # fmt: skip
+    claims.update(extra)
+    return {k: v for k, v in claims.items() if v is not None}
+
+
+def test_own_tokens_are_bound_to_the_tenant_and_subject_of_their_client(h: Harness) -> None:
+    """Signed with SKMS's own key, yet naming another tenant or subject than the client's: refused."""
+    created = h.api_key("tenant-bound-client", ["crypto-user"])
+    sign = h.app.state.tokens.sign
+    r = h.client.post("/v1/keys/oauth-target/sign", json={"input": "AA=="},
+                      headers=bearer(h.run(sign, _own_claims(h, created))))  # fmt: skip
+    assert r.status_code == 200, r.text
+    admin = h.api_key("an-admin", ["admin"])
+    forged = {
+        "another tenant": _own_claims(h, created, tenant="acme"),
+        "no tenant claim, client not in the issuer's default": _own_claims(h, created, tenant=None, sub="x"),
+        "another subject": _own_claims(h, created, sub="an-admin"),
+        "another client's roles under its id": _own_claims(h, created, client_id=admin["api_key"]["id"]),
+        "no client": _own_claims(h, created, client_id=None),
+        "a client id that is not a string": _own_claims(h, created, client_id=7),
+        "an unknown client": _own_claims(h, created, client_id="00000000deadbeef"),
+        "longer than the token lifetime": _own_claims(h, created, exp=int(time.time()) + TOKEN_SECONDS + 120),
+        "exp 1e999 (inf)": _own_claims(h, created, exp=float("inf")),
+    }
+    for case, claims in forged.items():
+        body = assert_401(h.client.get("/v1/keys", headers=bearer(h.run(sign, claims))))
+        assert body["detail"], case
+
+
+def test_tokens_of_a_revoked_client_stop_working(h: Harness) -> None:
+    created = h.api_key("soon-revoked-client", ["crypto-user"])
+    creds = {"client_id": created["api_key"]["id"], "client_secret": created["token"]}
+    access = issue(h, creds)
+    sign = {"input": "AA=="}
+    assert h.client.post("/v1/keys/oauth-target/sign", json=sign, headers=bearer(access)).status_code == 200
+    assert h.client.delete(f"/v1/auth/api-keys/{creds['client_id']}", headers=h.admin).status_code == 204
+    body = assert_401(h.client.post("/v1/keys/oauth-target/sign", json=sign, headers=bearer(access)))
+    assert "revoked" in body["detail"], body

@@ -80,7 +80,6 @@ class TokenIssuer:
         principal = await self._api_keys.authenticate(client_secret)
         if not client_secret.startswith(f"skms_{client_id}_"):
             raise Unauthenticated("client_id does not match the client secret")
-        kid, seed = await self._signing_key()
         now = int(time.time())
         client = await self._service.store.get_api_key(client_id)
         expires = now + TOKEN_SECONDS
@@ -97,8 +96,13 @@ class TokenIssuer:
             "exp": expires,
             "client_id": client_id,
         }
+        token = await self.sign(claims)
+        return {"access_token": token, "token_type": "Bearer", "expires_in": expires - now}
+
+    async def sign(self, claims: dict[str, Any]) -> str:
+        """``claims`` as a JWT signed with the current signing key (EdDSA)."""
+        kid, seed = await self._signing_key()
         header = b64url(json.dumps({"alg": "EdDSA", "typ": "JWT", "kid": kid}, separators=(",", ":")).encode())
         payload = b64url(json.dumps(claims, separators=(",", ":")).encode())
         signature = ed25519.sign(seed, f"{header}.{payload}".encode())
-        token = f"{header}.{payload}.{b64url(signature)}"
-        return {"access_token": token, "token_type": "Bearer", "expires_in": expires - now}
+        return f"{header}.{payload}.{b64url(signature)}"

@@ -51,7 +51,10 @@ def api_key_list(state: State) -> None:
 @click.argument("key_id")
 @pass_state
 def api_key_revoke(state: State, key_id: str) -> None:
-    """Revokes KEY_ID at once (other nodes within seconds)."""
+    """Revokes KEY_ID (an API key or OAuth client) and the OAuth tokens issued to it.
+
+    Refused at once by the server that answers, and by every other worker and node within 1 s
+    (their authentication caches live 0.5 s; with redis_url they are told at once)."""
     state.client().revoke_api_key(key_id)
     click.echo(f"revoked {key_id}")
 
