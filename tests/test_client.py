@@ -164,7 +164,8 @@ def _sample_calls() -> list[core.Call[Any]]:
         core.create_wallet(n), core.import_wallet(n, ""), core.get_wallet(n), core.wallet_xpub(n),
         core.wallet_addresses(n, "bitcoin"), core.wallet_sign(n, "solana"), core.random(), core.hash("sha256", b""),
         core.health(), core.ready(), core.seal_status(), core.init(), core.unseal(), core.seal(), core.metrics(),
-        core.backup(b""), core.restore(b"", b""), core.create_api_key(n, []), core.list_api_keys(),
+        core.backup(n), core.register_backup_recipient(n, b""), core.list_backup_recipients(),
+        core.delete_backup_recipient(n), core.restore(b"", b""), core.create_api_key(n, []), core.list_api_keys(),
         core.revoke_api_key(n), core.put_policy({"name": n}), core.get_policy(n), core.list_policies(),
         core.delete_policy(n), core.bind_principal(n), core.get_binding(n), core.simulate(n, "key:Sign", "key:x"),
         core.audit(),
@@ -185,7 +186,8 @@ def test_models_match_the_server_schemas() -> None:
         (m.InitResult, s.InitOut), (m._BatchItem, s.BatchItemResult), (m._HmacOut, s.HmacOut),
         (m._WalletCreated, s.WalletCreated), (m._Addresses, s.AddressesOut), (m._Random, s.RandomOut),
         (m._Digest, s.HashOut), (m._Plaintext, s.PlaintextOut), (m._Valid, s.ValidOut),
-        (m._SharedSecret, s.SharedSecretOut),
+        (m._SharedSecret, s.SharedSecretOut), (m.Backup, s.BackupOut), (m.BackupRecipient, s.RecipientOut),
+        (m._Recipients, s.RecipientList),
     ]  # fmt: skip
     for ours, theirs in pairs:
         assert set(ours.__struct_fields__) == set(theirs.__struct_fields__), (ours, theirs)

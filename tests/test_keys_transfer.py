@@ -37,6 +37,7 @@ from skms.errors import (
     IntegrityError,
     InvalidInput,
     InvalidKey,
+    InvalidState,
     NotFound,
     PolicyViolation,
     UnsupportedOperation,
@@ -669,11 +670,18 @@ def test_export_refused(sqlite_url: str, keyfile: str) -> None:
         await service.create_key("acme", "locked", "aes256-gcm")
         with pytest.raises(PolicyViolation, match="not exportable"):
             await service.export_key("acme", "locked", public, alg)
-        await service.create_key("acme", "free", "aes256-gcm", policy={"exportable": True})
-        await service.update_key("acme", "free", policy={"exportable": False})
+        await service.create_key("acme", "closed", "aes256-gcm", policy={"exportable": True})
+        await service.update_key("acme", "closed", policy={"exportable": False})
         with pytest.raises(PolicyViolation):
-            await service.export_key("acme", "free", public, alg)
-        await service.update_key("acme", "free", policy={"exportable": True})
+            await service.export_key("acme", "closed", public, alg)
+        # Turned off is off for good (issue 13): turning it on again would be the way around it.
+        with pytest.raises(InvalidState, match="exportable cannot be turned on"):
+            await service.update_key("acme", "closed", policy={"exportable": True})
+        with pytest.raises(InvalidState, match="exportable cannot be turned on"):
+            await service.update_key("acme", "locked", policy={"exportable": True})
+        with pytest.raises(PolicyViolation):
+            await service.export_key("acme", "closed", public, alg)
+        await service.create_key("acme", "free", "aes256-gcm", policy={"exportable": True})
         assert await service.export_key("acme", "free", public, alg)
         with pytest.raises(NotFound):
             await service.export_key("acme", "free", public, alg, version=7)
