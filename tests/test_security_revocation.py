@@ -15,12 +15,14 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import httpx
 import pytest
 
 from conftest import require_service
 from server_process import BACKENDS, ServerProcess, running_server
+from skms.auth import api_keys
 
 #: The bound the README and ``skms api-key revoke --help`` state.
 BOUND = 1.0
@@ -134,3 +136,71 @@ def test_the_revoke_command_states_the_bound() -> None:
     assert out.exit_code == 0, out.output
     text = " ".join(out.output.split())
     assert "within 1 s" in text and "tokens issued to it" in text, text
+
+
+# -- in-process: the cache that makes the bound, and its cost ---------------------------------------------------
+
+
+def test_the_authentication_cache_is_within_the_bound() -> None:
+    assert api_keys.AUTH_CACHE_SECONDS <= BOUND / 2  # half the bound: room for the store read behind it
+
+
+def test_concurrent_misses_share_one_store_read(tmp_path: Path) -> None:
+    """Authentication is on every request's path: when the cache entry of a busy key lapses, the
+    requests waiting for it make one store read, not one each; a cancelled reader leaves the
+    others their answer."""
+    import asyncio
+
+    from security_support import harness
+
+    with harness(tmp_path) as h:
+        token = h.token("busy", ["auditor"])
+        manager = h.app.state.api_keys
+        store = h.app.state.service.store
+        reads = 0
+        real = store.get_api_key
+
+        async def counting(key_id: str) -> object:
+            nonlocal reads
+            reads += 1
+            await asyncio.sleep(0.05)
+            return await real(key_id)
+
+        store.get_api_key = counting
+        try:
+
+            async def burst() -> list[object]:
+                manager.forget(api_keys.REVOCATION_SCOPE, token.split("_")[1])
+                return list(await asyncio.gather(*(manager.authenticate(token) for _ in range(50))))
+
+            principals = h.run(burst)
+            assert reads == 1 and {p.id for p in principals} == {"busy"}
+
+            async def cancelled_reader() -> object:
+                manager.forget(api_keys.REVOCATION_SCOPE, token.split("_")[1])
+                first = asyncio.ensure_future(manager.authenticate(token))
+                await asyncio.sleep(0.01)
+                others = [asyncio.ensure_future(manager.authenticate(token)) for _ in range(5)]
+                await asyncio.sleep(0.01)
+                first.cancel()
+                return await asyncio.gather(*others)
+
+            assert {p.id for p in h.run(cancelled_reader)} == {"busy"}
+        finally:
+            store.get_api_key = real
+
+
+def test_revocation_notices_from_other_nodes_drop_the_cache(tmp_path: Path) -> None:
+    """What the Redis listener calls: ``forget`` with the revocation scope ends this worker's trust at once."""
+    from security_support import harness
+
+    with harness(tmp_path) as h:
+        created = h.api_key("elsewhere-revoked", ["auditor"])
+        token, key_id = created["token"], created["api_key"]["id"]
+        assert h.client.get("/v1/keys", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+        # Revoked in the store behind this worker's back (as another node would), then the notice arrives.
+        h.run(h.app.state.service.store.revoke_api_key, key_id, time.time())
+        h.app.state.api_keys.forget("some-tenant", key_id)  # another scope: a key change, not a revocation
+        assert h.client.get("/v1/keys", headers={"Authorization": f"Bearer {token}"}).status_code == 200  # cached
+        h.app.state.api_keys.forget(api_keys.REVOCATION_SCOPE, key_id)
+        assert h.client.get("/v1/keys", headers={"Authorization": f"Bearer {token}"}).status_code == 401

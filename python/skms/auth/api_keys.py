@@ -69,17 +69,26 @@ class ApiKeyManager:
         """The stored record; concurrent callers for one key id share one store read."""
         pending = self._reading.get(key_id)
         if pending is not None:
-            return await asyncio.shield(pending)
+            try:
+                return await asyncio.shield(pending)
+            except asyncio.CancelledError:
+                if not pending.cancelled():
+                    raise  # this request was cancelled
+                # the reading request was cancelled (its client left): read here instead
         future: asyncio.Future[ApiKeyRecord] = asyncio.get_running_loop().create_future()
         self._reading[key_id] = future
         try:
             record = await self._service.store.get_api_key(key_id)
-        except BaseException as e:
+        except asyncio.CancelledError:
+            future.cancel()
+            raise
+        except Exception as e:
             future.set_exception(e)
             future.exception()  # retrieved: no "never retrieved" warning when nobody else waited
             raise
         finally:
-            del self._reading[key_id]
+            if self._reading.get(key_id) is future:
+                del self._reading[key_id]
         future.set_result(record)
         return record
 
