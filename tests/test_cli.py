@@ -249,6 +249,36 @@ def test_wallet_commands(skms_server: ServerProcess) -> None:
 # -- random, hash ------------------------------------------------------------------------------------------
 
 
+def test_backup_for_a_registered_recipient(skms_server: ServerProcess, tmp_path: Path) -> None:
+    """Issue 13: backups name a recipient an admin registered; keys that may not be backed up stay out."""
+    private_path = tmp_path / "backup.key"
+    pair = skms_json(skms_server, "backup", "keypair", "--private-key", str(private_path), "--shares", "1",
+                     "--threshold", "1")  # fmt: skip
+    name = unique("escrow")
+    added = skms_json(skms_server, "backup", "recipient", "add", name, "--public-key", pair["public_key"])
+    assert added["fingerprint"] == hashlib.sha256(bytes.fromhex(pair["public_key"])).hexdigest()
+    assert name in {r["name"] for r in skms_json(skms_server, "backup", "recipient", "list")}
+    kept, locked = unique("kept"), unique("locked")
+    skms(skms_server, "key", "create", kept, "-t", "ed25519", "--allow-backup")
+    skms(skms_server, "key", "create", locked, "-t", "ed25519")
+    bundle = tmp_path / "bundle.skms"
+    made = skms_json(skms_server, "backup", "create", "--recipient", name, "--out", str(bundle), "--name", kept)
+    assert made["keys"] == [kept] and made["skipped"] == [] and bundle.stat().st_size == made["bytes"]
+    refused = skms(skms_server, "backup", "create", "--recipient", name, "--out", str(tmp_path / "x"),
+                   "--name", locked, expect=1)  # fmt: skip
+    assert f"'{locked}' may not be backed up" in error_text(refused)
+    whole = skms_json(skms_server, "backup", "create", "--recipient", name, "--out", str(tmp_path / "all"))
+    assert locked in whole["skipped"] and kept in whole["keys"]
+    restored = skms_json(skms_server, "backup", "restore", "--in", str(bundle), "--private-key", str(private_path),
+                         "--overwrite")  # fmt: skip
+    assert restored == {"keys": 1, "versions": 1, "replaced": 1}
+    turned_on = skms(skms_server, "key", "update", locked, "--allow-backup", expect=1)
+    assert "allow_backup cannot be turned on" in error_text(turned_on)
+    assert "removed" in text(skms(skms_server, "backup", "recipient", "remove", name))
+    gone = skms(skms_server, "backup", "create", "--recipient", name, "--out", str(tmp_path / "y"), expect=1)
+    assert "no backup recipient" in error_text(gone)
+
+
 def test_random_hash(skms_server: ServerProcess, tmp_path: Path) -> None:
     assert len(base64.b64decode(skms_json(skms_server, "random", "16")["random"])) == 16
     assert len(bytes.fromhex(text(skms(skms_server, "random", "8", "--format", "hex")).strip())) == 8

@@ -52,6 +52,7 @@ def show_key(state: State, key: Key) -> None:
                 ("rotation period", f"{policy.rotation_period} s" if policy.rotation_period else "-"),
                 ("version ttl", f"{policy.version_ttl} s" if policy.version_ttl else "-"),
                 ("exportable", "yes" if policy.exportable else "no"),
+                ("backed up", "yes" if policy.allow_backup else "no"),
                 ("deletion window", f"{policy.deletion_window} s" if policy.deletion_window is not None else "-"),
                 ("created", when(key.created_at)),
                 ("updated", when(key.updated_at)),
@@ -74,17 +75,28 @@ def show_key(state: State, key: Key) -> None:
 
 
 def _policy(
-    rotation_period: int | None, version_ttl: int | None, exportable: bool | None, deletion_window: int | None
+    rotation_period: int | None,
+    version_ttl: int | None,
+    exportable: bool | None,
+    deletion_window: int | None,
+    allow_backup: bool | None,
 ) -> dict[str, int | bool] | None:
     fields = {"rotation_period": rotation_period, "version_ttl": version_ttl, "exportable": exportable,
-              "deletion_window": deletion_window}  # fmt: skip
+              "deletion_window": deletion_window, "allow_backup": allow_backup}  # fmt: skip
     policy = {k: v for k, v in fields.items() if v is not None}
     return policy or None
 
 
 def policy_options(f: click.decorators.FC) -> click.decorators.FC:
     f = click.option("--deletion-window", type=click.IntRange(min=0), help="Seconds between delete and destruction.")(f)
-    f = click.option("--exportable/--not-exportable", default=None, help="Whether the key may be exported.")(f)
+    f = click.option(
+        "--allow-backup/--no-backup", "allow_backup", default=None,
+        help="Whether backups may hold the key (default: as --exportable). Set at creation; only ever turned off.",
+    )(f)  # fmt: skip
+    f = click.option(
+        "--exportable/--not-exportable", default=None,
+        help="Whether the key may be exported. Set at creation; only ever turned off.",
+    )(f)  # fmt: skip
     f = click.option("--version-ttl", type=click.IntRange(min=60), help="Seconds each version stays usable.")(f)
     return click.option("--rotation-period", type=click.IntRange(min=60), help="Rotate automatically (seconds).")(f)
 
@@ -108,12 +120,13 @@ def create(
     version_ttl: int | None,
     exportable: bool | None,
     deletion_window: int | None,
+    allow_backup: bool | None,
     pre_active: bool,
 ) -> None:
     """Create a key NAME of a type."""
     key = state.client().create_key(
         name, key_type, purpose=purpose, labels=parse_labels(labels) or None,
-        policy=_policy(rotation_period, version_ttl, exportable, deletion_window),
+        policy=_policy(rotation_period, version_ttl, exportable, deletion_window, allow_backup),
         state="pre-active" if pre_active else "active",
     )  # fmt: skip
     show_key(state, key)
@@ -181,6 +194,7 @@ def update(
     version_ttl: int | None,
     exportable: bool | None,
     deletion_window: int | None,
+    allow_backup: bool | None,
     min_version: int | None,
 ) -> None:
     """Change a key's labels, policy or minimum version."""
@@ -188,7 +202,8 @@ def update(
         raise click.UsageError("give --label or --clear-labels, not both")
     new_labels = {} if clear_labels else (parse_labels(labels) or None)
     key = state.client().update_key(
-        name, labels=new_labels, policy=_policy(rotation_period, version_ttl, exportable, deletion_window),
+        name, labels=new_labels,
+        policy=_policy(rotation_period, version_ttl, exportable, deletion_window, allow_backup),
         min_version=min_version,
     )  # fmt: skip
     show_key(state, key)
