@@ -529,3 +529,18 @@ def _decoded(part: str) -> bytes:
     import base64
 
     return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
+
+
+@pytest.mark.parametrize(
+    "content",
+    ['{"keys": 5}', "[1]", '"keys"', "{}", "not json", "[" * 5000 + "]" * 5000, '{"keys": [5, "x", {"kid": 1}]}'],
+    ids=["keys-not-a-list", "a-list", "a-string", "no-keys", "not-json", "deep", "bad-entries"],
+)
+def test_a_malformed_jwks_refuses_tokens_without_a_server_error(tmp_path: Path, content: str) -> None:
+    import asyncio
+
+    path = tmp_path / "jwks.json"
+    path.write_text(content)
+    verifier = JwtVerifier([Issuer(ISSUER, AUDIENCE, jwks_file=str(path))])
+    with pytest.raises(Unauthenticated):
+        asyncio.run(verifier.verify(token()))

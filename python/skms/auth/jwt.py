@@ -128,7 +128,7 @@ class Issuer:
         if kid not in self.keys and (self.loader is not None or time.monotonic() - self.fetched_at > REFETCH_SECONDS):
             try:
                 await self.refresh()
-            except (OSError, ValueError, AttributeError, httpx.HTTPError) as e:
+            except (OSError, ValueError, RecursionError, httpx.HTTPError) as e:
                 raise Unauthenticated(f"the issuer's keys could not be fetched ({type(e).__name__})") from None
         try:
             return self.keys[kid]
@@ -151,8 +151,11 @@ class Issuer:
                 jwks = response.json()
         else:
             return
+        entries = jwks.get("keys") if isinstance(jwks, dict) else None
+        if not isinstance(entries, list):
+            raise ValueError("the JWKS is not an object with a list of keys")
         keys = {}
-        for jwk in jwks.get("keys", []):
+        for jwk in entries:
             if isinstance(jwk, dict) and isinstance(jwk.get("kid"), str):
                 try:
                     keys[jwk["kid"]] = key_from_jwk(jwk)
