@@ -154,7 +154,8 @@ async def test_damaged_witness_file_is_refused(witnessed: Witnessed) -> None:
 
 async def test_witness_lines_behind_a_syslog_prefix(witnessed: Witnessed) -> None:
     text = "".join(
-        f"Dec  6 00:40:0{i} host skms-audit: " + encode_checkpoint(cp).decode() for i, cp in enumerate(witnessed.witness())
+        f"Dec  6 00:40:0{i} host skms-audit: " + encode_checkpoint(cp).decode()
+        for i, cp in enumerate(witnessed.witness())
     )
     text += "Dec  6 00:41:00 host sshd[1]: something else\n"
     assert parse_witness(text) == witnessed.witness()

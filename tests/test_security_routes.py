@@ -310,6 +310,7 @@ TABLE: dict[tuple[str, str], Rule] = {
     # audit (the log itself is tested in test_audit*.py; here only who may read and verify it)
     ("GET", "/v1/audit"): rule("audit:Read", AUDIT, path("/v1/audit", query={"limit": 5})),
     ("GET", "/v1/audit/verify"): rule("audit:Verify", AUDIT, path("/v1/audit/verify")),
+    ("POST", "/v1/audit/verify"): rule("audit:Verify", AUDIT, path("/v1/audit/verify", {"witness": []})),
     # misc
     ("POST", "/v1/random"): rule("misc:Random", MISC, path("/v1/random", {"bytes": 16})),
     ("POST", "/v1/hash"): rule("misc:Hash", MISC, path("/v1/hash", {"algorithm": "sha256", "input": DATA})),

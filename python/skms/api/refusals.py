@@ -28,18 +28,15 @@ _REASONS = (
     ("unknown api key", "unknown-key"),
     ("signature", "bad-signature"),
     ("certificate", "bad-certificate"),
+    ("could not be fetched", "issuer-unreachable"),
     ("key id", "unknown-key-id"),
     ("kid", "unknown-key-id"),
+    ("tenant", "wrong-tenant"),
     ("issuer", "untrusted-issuer"),
     ("audience", "wrong-audience"),
+    ("algorithm", "bad-algorithm"),
     ("not valid yet", "not-yet-valid"),
-    ("tenant", "wrong-tenant"),
-    ("malformed", "malformed"),
-    ("not valid base64url", "malformed"),
-    ("not json", "malformed"),
-    ("json objects", "malformed"),
-    ("neither", "malformed"),
-    ("not an skms api key", "malformed"),
+    ("in the future", "not-yet-valid"),
 )
 _API_KEY = re.compile(r"skms_([0-9a-f]{16})_")
 _KINDS = {"keys": "key", "wallets": "wallet", "policies": "policy", "principals": "principal", "api-keys": "api-key"}
@@ -49,7 +46,8 @@ _TYPED = re.compile(r":\w+}")
 def auth_reason(exc: SKMSError) -> str:
     """A short, fixed reason for a failed authentication."""
     text = str(exc).lower()
-    return next((reason for needle, reason in _REASONS if needle in text), "invalid-credentials")
+    # Everything else is a token of the wrong form (not an API key, not a compact JWS, claims missing).
+    return next((reason for needle, reason in _REASONS if needle in text), "malformed")
 
 
 def _refusals(scope: Scope) -> RefusalAudit | None:
