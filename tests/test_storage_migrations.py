@@ -4,6 +4,7 @@ every earlier schema version with data in it, nodes starting together, and named
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import sqlite3
 import threading
@@ -110,7 +111,9 @@ async def test_upgrade_keeps_data(store_url: str, keyfile: str, start: int) -> N
 async def test_nodes_starting_together_migrate_once(store_url: str) -> None:
     if store_url.startswith("sqlite:///"):
         # The file is in WAL mode already: the race of the first switch is test_sqlite_open_waits_for_a_writer.
-        sqlite3.connect(store_url[len("sqlite:///") :]).execute("PRAGMA journal_mode=WAL").connection.close()
+        path = store_url[len("sqlite:///") :]
+        os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))  # a store's files are the owner's only
+        sqlite3.connect(path).execute("PRAGMA journal_mode=WAL").connection.close()
     stores = [make_store(store_url) for _ in range(4)]
     await asyncio.gather(*(s.open() for s in stores))
     try:
@@ -149,6 +152,7 @@ async def test_closed_store_refuses(store_url: str) -> None:
 
 async def test_sqlite_open_waits_for_a_writer(tmp_path: Path) -> None:
     path = tmp_path / "busy.db"
+    os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
     writer = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     writer.execute("CREATE TABLE other (a)")
     writer.execute("BEGIN IMMEDIATE")

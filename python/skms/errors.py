@@ -65,6 +65,11 @@ class IntegrityError(SKMSError):
     """A ciphertext, tag, wrapped key or associated data failed authentication."""
 
 
+class StoreCorrupted(IntegrityError):
+    """A row of the store itself (a wrapped data key, stored key material) failed authentication:
+    the store is damaged or was altered at rest. A server-side fault, never the caller's."""
+
+
 class UnsupportedOperation(SKMSError):
     """A well-formed request the algorithm cannot do, such as hardened public derivation."""
 
@@ -144,6 +149,7 @@ __all__ = [
     "SKMSError",
     "Sealed",
     "StorageError",
+    "StoreCorrupted",
     "Unauthenticated",
     "UnknownAlgorithm",
     "UnsealFailed",

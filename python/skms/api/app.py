@@ -4,6 +4,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import os
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -15,7 +16,9 @@ from litestar.openapi.spec import Components, SecurityScheme
 from skms import __version__
 from skms.api import metrics
 from skms.api.bodies import BodyMiddleware
+from skms.api.metrics import count_corruption
 from skms.api.middleware import AuthMiddleware, NoAuthMiddleware, RequestMiddleware, configure_logging
+from skms.api.orphan import exit_with_parent
 from skms.api.problems import EXCEPTION_HANDLERS, document_problems
 from skms.api.routes import audit, auth, backup, misc, sys
 from skms.api.routes.access import ApiKeyController, PolicyController
@@ -69,6 +72,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         )
         service = await KeyService.open(settings.database_url, crypto_policy=policy, metadata_ttl=settings.metadata_ttl)
         app.state.service = service
+        service.on_corruption.append(count_corruption)
         api_keys = ApiKeyManager(service)
         app.state.api_keys = api_keys
         authorizer = Authorizer(service.store)
@@ -199,6 +203,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
 def create_app_from_env() -> Litestar:
     """Factory for granian (``skms.api.app:create_app_from_env``): once in each worker process."""
+    parent = os.environ.get("SKMS_SERVER_PID")
+    if parent and parent.isdigit() and int(parent) == os.getppid():
+        exit_with_parent(int(parent))
     app = create_app(load_settings())
     # The modules and the app live as long as the worker: the collector need not walk them
     # again, nor run every 700 allocations when a request makes a few hundred that die young.

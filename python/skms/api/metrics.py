@@ -20,6 +20,9 @@ LATENCY = Histogram(
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
     registry=REGISTRY,
 )
+STORE_CORRUPTION = Counter(
+    "skms_store_corruption", "Stored rows that failed authentication, by what they held", ["what"], registry=REGISTRY
+)
 SEALED = Gauge("skms_sealed", "1 when this worker is sealed", ["pid"], registry=REGISTRY)
 WITNESS = Counter(
     "skms_audit_witness", "Checkpoints sent to the audit witness, by result (ok, failed)", ["result"], registry=REGISTRY
@@ -39,6 +42,10 @@ def witness_delivery(ok: bool) -> None:
 
 def refusal(result: str, individual: bool) -> None:
     REFUSALS.labels(result, "individual" if individual else "summary").inc()
+
+
+def count_corruption(what: str) -> None:
+    STORE_CORRUPTION.labels(what).inc()
 
 
 def observe(route: str, key_type: str, status: int, seconds: float) -> None:

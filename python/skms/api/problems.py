@@ -38,6 +38,7 @@ STATUS: list[tuple[type[errors.SKMSError], int]] = [
     (errors.Sealed, 503),
     (errors.StorageError, 503),
     (errors.UnsealFailed, 400),
+    (errors.StoreCorrupted, 500),  # before IntegrityError: corruption at rest is the server's fault
     (errors.IntegrityError, 400),
     (errors.InvalidInput, 400),
     (errors.InternalError, 500),

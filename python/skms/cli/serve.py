@@ -3,6 +3,7 @@
 import asyncio
 import os
 import socket
+import stat
 import sys
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from skms.api.settings import Settings, load_settings
 from skms.auth import ApiKeyManager
 from skms.keys import KeyService
 from skms.keys.seal import write_keyfile
+from skms.storage.sqlite import loose_store_files
 
 err = Console(stderr=True)
 
@@ -70,10 +72,12 @@ def serve(
         env["SKMS_INSECURE_NO_SECURITY"] = "true"
     settings = load_settings(env, config)
     _check_port_free(settings.host, settings.port)
+    os.umask(0o077)  # every file the server or its workers create is the owner's only
     directory = Path(settings.data_dir).resolve()
     token: str | None = None
     if dev:
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        _tighten_dev_directory(directory)
         keyfile = directory / "unseal.key"
         if not keyfile.exists():
             write_keyfile(str(keyfile))
@@ -90,6 +94,7 @@ def serve(
     # Shared by this server's workers only (see skms.api.relay): never written to disk.
     env["SKMS_RELAY_KEY"] = os.urandom(32).hex()
     env["SKMS_RELAY_FILE"] = str(runtime / f"unseal-relay-{settings.port}")
+    env["SKMS_SERVER_PID"] = str(os.getpid())  # workers stop when this process dies (skms.api.orphan)
     os.environ.update(env)
     scheme = "https" if settings.tls_cert else "http"
     address = f"{scheme}://{settings.listen}"
@@ -120,6 +125,19 @@ def serve(
         # A client that has not sent its headers within header_timeout is dropped (slowloris).
         http1_settings=HTTP1Settings(header_read_timeout=int(settings.header_timeout * 1000)),
     ).serve()
+
+
+def _tighten_dev_directory(directory: Path) -> None:
+    """Development: a data directory or store files others may read are fixed, loudly.
+
+    Outside development the store refuses to open loose files (skms.storage.sqlite).
+    """
+    if stat.S_IMODE(directory.stat().st_mode) & 0o077:
+        err.print(f"[bold red]WARNING[/]: {directory} was open to group or others: set to 0700")
+        directory.chmod(0o700)
+    for name, mode in loose_store_files(str(directory / "skms.db")):
+        err.print(f"[bold red]WARNING[/]: {name} was mode {mode:04o}, readable by others: set to 0600")
+        os.chmod(name, 0o600)
 
 
 def _check_port_free(host: str, port: int) -> None:

@@ -12,6 +12,7 @@ import fcntl
 import os
 import queue
 import sqlite3
+import stat
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -62,6 +63,37 @@ GROUP_COMMIT_MAX = 512
 AUDIT_ROWS_PER_INSERT = 500
 
 
+#: The files of a SQLite store beside the database itself: wrapped keys, the audit log and API-key
+#: hashes are in all of them (the WAL and shared-memory files hold recent pages).
+STORE_SUFFIXES = ("", "-wal", "-shm", "-journal", "-writelock")
+
+
+def loose_store_files(path: str) -> list[tuple[str, int]]:
+    """(file, mode) of the store's files that the owner's group or others may access."""
+    loose = []
+    for suffix in STORE_SUFFIXES:
+        try:
+            mode = stat.S_IMODE(os.stat(path + suffix).st_mode)
+        except FileNotFoundError:
+            continue
+        if mode & 0o077:
+            loose.append((path + suffix, mode))
+    return loose
+
+
+def secure_store_files(path: str) -> None:
+    """Creates the database file 0600 (in a 0700 directory when it makes one) before SQLite does,
+    which gives its WAL and shared-memory files the database's mode; refuses loose files."""
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600))
+    loose = loose_store_files(path)
+    if loose:
+        named = ", ".join(f"{name} (mode {mode:04o})" for name, mode in loose)
+        raise StorageError(f"store files readable by group or others: {named}; chmod 600 them (and 700 the directory)")
+
+
 class SqliteStore(KeyStore):
     def __init__(self, path: str, *, migrate_to: int | None = None) -> None:
         self.url = f"sqlite:///{path}"
@@ -74,6 +106,8 @@ class SqliteStore(KeyStore):
     # -- the worker -------------------------------------------------------------
 
     def _connect(self) -> sqlite3.Connection:
+        if self.path != ":memory:":
+            secure_store_files(self.path)
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
         # Switching to WAL answers "locked" at once (no busy timeout) while another process
         # creates the same file: retry for up to the busy timeout.
