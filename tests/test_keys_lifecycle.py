@@ -174,6 +174,7 @@ async def test_create_other_errors(svc: KeyService) -> None:
         "version_ttl": None,
         "exportable": False,
         "deletion_window": DEFAULT_DELETION_WINDOW,
+        "allow_backup": False,  # as exportable, when not given
     }
     with pytest.raises(Conflict):
         await svc.create_key(T, "k", "hmac-sha256")
@@ -313,8 +314,11 @@ async def test_update_labels_policy_min_version(svc: KeyService, clock: FakeCloc
     assert info.labels == {"b": "2"}
     info = await svc.update_key(T, "k", policy={"rotation_period": 3600})
     assert info.policy["rotation_period"] == 3600 and info.labels == {"b": "2"}
-    info = await svc.update_key(T, "k", policy={"exportable": True})
-    assert info.policy["rotation_period"] == 3600 and info.policy["exportable"] is True  # merged
+    info = await svc.update_key(T, "k", policy={"deletion_window": 3600})
+    assert info.policy["rotation_period"] == 3600 and info.policy["deletion_window"] == 3600  # merged
+    assert (await svc.get_key(T, "k")).policy == info.policy
+    with pytest.raises(InvalidState, match="exportable cannot be turned on"):  # fixed at creation (issue 13)
+        await svc.update_key(T, "k", policy={"exportable": True})
     assert (await svc.get_key(T, "k")).policy == info.policy
     # The new rotation period schedules a rotation one period from the update.
     clock.advance(3599)
