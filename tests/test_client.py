@@ -663,3 +663,33 @@ def test_bug_service_validation_names_the_field(skms_server: ServerProcess) -> N
     with Client(skms_server.addr, skms_server.token) as client, pytest.raises(errors.InvalidInput) as info:
         client.create_key("bad name", "ed25519")
     assert details(info.value).field == "name"
+
+
+# -- backups (issue 13: only for registered recipients) ----------------------------------------------------
+
+
+def test_backup_for_a_registered_recipient(client: Any) -> None:
+    from skms.keys.backup import create_backup_keypair, open_bundle
+
+    private, public = create_backup_keypair()
+    name, kept, locked = unique("escrow"), unique("kept"), unique("locked")
+    recipient = client.register_backup_recipient(name, public)
+    assert (recipient.name, recipient.public_key) == (name, public)
+    assert recipient.fingerprint == hashlib.sha256(public).hexdigest()
+    assert recipient in client.list_backup_recipients()
+    client.create_key(kept, "ed25519", policy=KeyPolicy(allow_backup=True))
+    client.create_key(locked, "ed25519")
+    assert client.get_key(locked).policy.allow_backup is False
+    result = client.backup(name, [kept])
+    assert (result.recipient, result.keys, result.skipped) == (name, [kept], [])
+    assert kept.encode() in open_bundle(result.bundle, private)
+    with pytest.raises(errors.Forbidden, match="may not be backed up"):
+        client.backup(name, [locked])
+    assert locked in client.backup(name).skipped
+    with pytest.raises(errors.InvalidState):
+        client.update_key(locked, policy={"allow_backup": True})
+    restored = client.restore(result.bundle, private.expose_secret(), overwrite=True)
+    assert (restored.keys, restored.replaced) == (1, 1)
+    client.delete_backup_recipient(name)
+    with pytest.raises(errors.NotFound):
+        client.backup(name, [kept])
