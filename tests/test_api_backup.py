@@ -132,10 +132,16 @@ def test_a_key_admin_cannot_back_up_a_non_exportable_key_for_themselves(
 
 
 def test_wallets_follow_the_same_rules(
-    admin: httpx.Client, wallet_operator: httpx.Client, escrow: tuple[SecretBytes, bytes]
+    admin: httpx.Client, wallet_operator: httpx.Client, key_admin: httpx.Client, escrow: tuple[SecretBytes, bytes]
 ) -> None:
     make_wallet(admin, "cold-w")
     make_wallet(admin, "warm-w", allow_backup=True)
+    # key:Backup does not reach wallets: a whole-tenant backup holding one needs wallet:Backup too.
+    r = key_admin.post("/v1/backup", json={"recipient": "escrow"})
+    assert "wallet:Backup" in assert_problem(r, 403)["detail"]
+    assert_problem(key_admin.post("/v1/backup", json={"recipient": "escrow", "names": ["warm-w"]}), 403)
+    whole = ok(admin.post("/v1/backup", json={"recipient": "escrow"}))
+    assert "warm-w" in whole["keys"] and "cold-w" in whole["skipped"]
     r = wallet_operator.post("/v1/backup", json={"recipient": "escrow", "names": ["cold-w"]})
     assert "'cold-w' may not be backed up" in assert_problem(r, 403)["detail"]
     out = ok(wallet_operator.post("/v1/backup", json={"recipient": "escrow", "names": ["warm-w"]}))
