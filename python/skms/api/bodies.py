@@ -11,7 +11,7 @@ import json
 from typing import Any
 
 from litestar.enums import ScopeType
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.types import ASGIApp, HTTPRequestEvent, Receive, ReceiveMessage, Scope, Send
 
 from skms.api.problems import PROBLEM, TYPE_BASE
 
@@ -114,11 +114,12 @@ class BodyMiddleware:
             return
         replayed = False
 
-        async def replay() -> Message:
+        async def replay() -> ReceiveMessage:
             nonlocal replayed
             if not replayed:
                 replayed = True
-                return {"type": "http.request", "body": body, "more_body": False}
+                whole: HTTPRequestEvent = {"type": "http.request", "body": body, "more_body": False}
+                return whole
             return await receive()
 
         await self.app(scope, replay, send)

@@ -34,6 +34,7 @@ import shamir_mnemonic
 from skms._native import SecretBytes
 from skms.context import CURRENT
 from skms.crypto import kdf
+from skms.crypto.memory import take, wipe
 from skms.errors import Conflict, IntegrityError, InvalidInput, RateLimited, Sealed, UnsealFailed
 from skms.keys import envelope
 from skms.storage.base import KeyStore, SealRecord
@@ -139,16 +140,21 @@ def _read_keyfile(path: str) -> SecretBytes:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError as e:
         raise UnsealFailed(f"cannot read the key file: {e.strerror}") from None
-    with os.fdopen(fd, "rb") as f:
-        info = os.fstat(f.fileno())
-        if not stat.S_ISREG(info.st_mode):
-            raise UnsealFailed(f"the key file {path} is not a regular file")
-        if stat.S_IMODE(info.st_mode) & 0o077:
-            raise UnsealFailed(f"the key file {path} must be readable by its owner only (chmod 600)")
-        data = f.read(KEYFILE_BYTES + 1)
-    if len(data) != KEYFILE_BYTES:
-        raise UnsealFailed(f"the key file must hold exactly {KEYFILE_BYTES} bytes")
-    return SecretBytes(data)
+    # Unbuffered, into a buffer wiped afterwards: no copy of the unseal key stays in this process.
+    buffer = bytearray(KEYFILE_BYTES + 1)
+    try:
+        with os.fdopen(fd, "rb", buffering=0) as f:
+            info = os.fstat(f.fileno())
+            if not stat.S_ISREG(info.st_mode):
+                raise UnsealFailed(f"the key file {path} is not a regular file")
+            if stat.S_IMODE(info.st_mode) & 0o077:
+                raise UnsealFailed(f"the key file {path} must be readable by its owner only (chmod 600)")
+            length = f.readinto(buffer)
+        if length != KEYFILE_BYTES:
+            raise UnsealFailed(f"the key file must hold exactly {KEYFILE_BYTES} bytes")
+        return SecretBytes(memoryview(buffer)[:KEYFILE_BYTES])
+    finally:
+        wipe(buffer)
 
 
 def share_identifier(mnemonic: str) -> int | None:
@@ -294,8 +300,8 @@ class Sealer:
             return
         # Attempts from the network are throttled per source; the server's own start and
         # library callers in the same process (no request source) are not.
-        source = CURRENT.get().source
-        throttle = self.throttle if source is not None else None
+        source = CURRENT.get().source or ""
+        throttle = self.throttle if source else None
         if throttle is not None:
             throttle.admit(source)
             throttle.busy = True
@@ -396,7 +402,7 @@ class Sealer:
             if identifier is not None and any(share_identifier(m) not in (identifier, None) for m in shares):
                 raise UnsealFailed("a share belongs to another store (its SLIP-39 set identifier differs)")
             try:
-                return SecretBytes(shamir_mnemonic.combine_mnemonics(enough_shares(shares)))
+                return take(shamir_mnemonic.combine_mnemonics(enough_shares(shares)))
             except (shamir_mnemonic.MnemonicError, ValueError) as e:
                 raise UnsealFailed(f"the shares do not combine: {e}") from None
         if record.method == "keyfile":
