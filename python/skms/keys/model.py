@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, replace
 from enum import StrEnum
 from typing import Any
 
-from skms.errors import InvalidInput, InvalidState
+from skms.errors import InvalidInput, InvalidState, InvalidType
 
 
 class KeyState(StrEnum):
@@ -78,10 +78,14 @@ class KeyPolicy:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> "KeyPolicy":
+        if data is not None and not isinstance(data, dict):
+            raise InvalidType(
+                f"a key policy is a mapping of fields to values, not {type(data).__name__}", field="policy"
+            )
         data = dict(data or {})
         unknown = set(data) - {"rotation_period", "version_ttl", "exportable", "deletion_window", "allow_backup"}
         if unknown:
-            raise InvalidInput(f"unknown policy fields: {', '.join(sorted(unknown))}", field="policy")
+            raise InvalidInput(f"unknown policy fields: {', '.join(sorted(map(str, unknown)))}", field="policy")
         policy = cls(**data)
         policy.validate()
         return policy

@@ -13,6 +13,8 @@ from skms.errors import InvalidInput, UnsupportedOperation
 from skms.wallet import HDKey, Mnemonic, account_path, bitcoin, derive_addresses, ethereum, solana
 
 SEED = 64
+#: Addresses one call derives at most: the native core takes up to 2^31, hours of CPU for one call.
+MAX_ADDRESSES = 100_000
 SCHEMES = ("bitcoin-ecdsa", "bitcoin-taproot", "bitcoin-message", "ethereum-personal", "ethereum-digest", "solana")
 
 
@@ -91,6 +93,8 @@ class WalletRoot:
     def addresses(
         self, chain: str, account: int, change: int, start: int, count: int, kind: str | None, network: str
     ) -> list[dict[str, Any]]:
+        if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_ADDRESSES:
+            raise InvalidInput(f"count must be 1 to {MAX_ADDRESSES}, got {count!r}", field="count")
         if chain == "solana":
             if change or account:
                 raise InvalidInput("Solana addresses are numbered by index alone: m/44'/501'/{index}'/0'")

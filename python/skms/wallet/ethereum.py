@@ -8,7 +8,7 @@ from skms._native.address import to_checksum_address as _checksum
 from skms._native.ethereum import eip712_digest as _eip712_digest
 from skms._native.ethereum import personal_message_digest as _personal_digest
 from skms._native.hashes import keccak256 as _keccak256
-from skms.errors import InvalidSignature
+from skms.errors import InvalidInput, InvalidSignature
 from skms.wallet._keys import PrivateKey, private_key_of
 
 _N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
@@ -39,6 +39,12 @@ def _y_parity(v: int) -> int:
     if v >= 35:
         return (v - 35) % 2
     raise InvalidSignature(f"v must be 0, 1, 27, 28 or an EIP-155 value >= 35, got {v}")
+
+
+def _check_chain_id(chain_id: int | None) -> None:
+    # A negative id gave a v below 35 that reads as another signature form (or as no chain at all).
+    if chain_id is not None and (not isinstance(chain_id, int) or isinstance(chain_id, bool) or chain_id < 1):
+        raise InvalidInput(f"chain_id must be a positive integer (EIP-155), got {chain_id!r}", field="chain_id")
 
 
 def keccak256(data: bytes) -> bytes:
@@ -84,6 +90,7 @@ def sign_digest(key: PrivateKey, digest: bytes, chain_id: int | None = None) -> 
 
     ``v`` is 27 + parity without ``chain_id`` and parity + 35 + 2·chain_id with it (EIP-155).
     """
+    _check_chain_id(chain_id)
     sig = secp256k1.sign_recoverable(private_key_of(key), digest)
     parity = sig[64]
     v = 27 + parity if chain_id is None else parity + 35 + 2 * chain_id
@@ -92,6 +99,7 @@ def sign_digest(key: PrivateKey, digest: bytes, chain_id: int | None = None) -> 
 
 def recover_digest(digest: bytes, signature: EthereumSignature | bytes, chain_id: int | None = None) -> str:
     """The address that signed ``digest``."""
+    _check_chain_id(chain_id)
     if isinstance(signature, EthereumSignature):
         if chain_id is not None and signature.v >= 35 and (signature.v - 35) // 2 != chain_id:
             raise InvalidSignature(f"v={signature.v} is not an EIP-155 value for chain {chain_id}")

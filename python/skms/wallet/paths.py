@@ -10,7 +10,8 @@ _COIN = {("ethereum", "mainnet"): 60, ("ethereum", "testnet"): 60,
 
 
 def _check_index(name: str, value: int) -> None:
-    if not isinstance(value, int) or not 0 <= value < 2**31:
+    # bool is an int subclass: True would be written into the path as "True".
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2**31:
         raise InvalidInput(f"{name} must be an integer in [0, 2^31), got {value!r}")
 
 

@@ -9,9 +9,8 @@ from skms.api import schemas as s
 from skms.api.deps import context
 from skms.errors import InvalidInput, UnsupportedOperation
 from skms.keys import WALLET_TYPE, KeyInfo
+from skms.keys.wallets import MAX_ADDRESSES
 from skms.wallet import address_path
-
-MAX_ADDRESSES = 100_000
 
 
 def wallet_out(info: KeyInfo) -> s.WalletOut:
