@@ -60,7 +60,8 @@ def setup(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
             yield server
         finally:
             server.stop()
-        server.check_logs()
+        if server.stderr_path.exists():  # else a failed test stopped it after checking its logs
+            server.check_logs()
 
 
 def witness_path(server: ServerProcess) -> Path:

@@ -8,11 +8,15 @@ are bounded."""
 from __future__ import annotations
 
 import asyncio
+import http.server
 import json
+import socket
 import subprocess
 import sys
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -285,3 +289,118 @@ async def test_cli_names_what_is_missing(witnessed: Witnessed) -> None:
     assert done.returncode == 1, done.stdout + done.stderr
     assert f"FAILED: chain {witnessed.id}, record 26: truncated" in done.stdout
     assert "records 26 to 35 were removed" in done.stdout and "compared with 4 witness checkpoints" in done.stdout
+
+
+async def test_stripping_the_signed_predecessor_is_detected(witnessed: Witnessed) -> None:
+    # Hiding a deleted checkpoint by clearing the next one's prev_seq breaks that one's signature.
+    await witnessed.delete_checkpoints("seq = ?", 20)
+    await sql(witnessed.svc.store, "UPDATE audit_checkpoints SET prev_seq = NULL WHERE chain_id = ? AND seq = 30",
+              witnessed.id)  # fmt: skip
+    for report in await witnessed.without_witness():
+        kind, seq, detail = problem_of(report, witnessed.id)
+        assert (kind, seq) == ("checkpoint", 30) and "bad signature" in detail
+
+
+class _Collector(http.server.BaseHTTPRequestHandler):
+    received: ClassVar[list[bytes]] = []
+    status = 200
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["content-length"]))
+        if self.status == 200:
+            type(self).received.append(body)
+        self.send_response(self.status)
+        self.send_header("content-length", "0")
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        return None
+
+
+async def test_http_witness(svc: KeyService) -> None:
+    _Collector.received = []
+    _Collector.status = 200
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Collector)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{httpd.server_address[1]}/skms/witness?user=ignored"
+        log = AuditLog(svc, checkpoint_every=5, checkpoint_interval=3600, witness=open_witness(url))
+        await log.start()
+        for i in range(1, 13):
+            await log.append(event(i))
+        for _ in range(200):  # checkpoints go to the witness off the writer's path
+            if log.witness_sent == 2:
+                break
+            await asyncio.sleep(0.01)
+        _Collector.status = 503  # the collector refuses for a while: counted, retried at the end
+        await log.append(event(13))
+        await log.stop()
+        assert log.witness_failures >= 1
+        lines = parse_witness(b"".join(_Collector.received).decode())
+        assert [cp.seq for cp in lines] == [5, 10]
+        _Collector.status = 200
+        assert (await log.verify(witness=lines)).ok
+        await sql(svc.store, "DELETE FROM audit_records WHERE chain_id = ? AND seq > 7", log.chain_id)
+        await sql(svc.store, "DELETE FROM audit_checkpoints WHERE chain_id = ? AND seq > 5", log.chain_id)
+        report = await log.verify(witness=lines)
+        assert problem_of(report, log.chain_id)[:2] == ("truncated", 8)
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+async def test_syslog_witness(svc: KeyService, tmp_path: Path) -> None:
+    path = tmp_path / "log.sock"
+    receiver = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    receiver.bind(str(path))
+    receiver.settimeout(5)
+    try:
+        log = AuditLog(svc, checkpoint_every=3, checkpoint_interval=3600, witness=open_witness(f"syslog://{path}"))
+        await log.start()
+        for i in range(1, 7):
+            await log.append(event(i))
+        await log.stop()
+        messages = [receiver.recv(4096) for _ in range(2)]
+    finally:
+        receiver.close()
+    assert all(m.startswith(b"<37>skms-audit: {") for m in messages)
+    lines = parse_witness("\n".join(m.decode() for m in messages))
+    assert [cp.seq for cp in lines] == [3, 6]
+    assert (await log.verify(witness=lines)).ok
+
+
+async def test_offline_reads_a_database_from_before_migration_7(tmp_path: Path) -> None:
+    """Checkpoints written before they signed their predecessor (v1, no prev_seq column) still verify."""
+    import hashlib
+    import sqlite3
+
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from skms.audit import canonical
+    from skms.audit.chain import checkpoint_message, genesis
+    from skms.storage import migrations
+
+    path = tmp_path / "old.db"
+    conn = sqlite3.connect(path)
+    for statement in migrations.statements(5, "BLOB", "REAL"):  # the audit tables as migration 5 made them
+        conn.execute(statement)
+    signer, chain_id = Ed25519PrivateKey.generate(), "old-host-1-abcd"
+    prev = genesis(chain_id)
+    for seq in range(1, 4):
+        e = event(seq)
+        data = canonical(e)
+        prev = hashlib.sha256(prev + data).digest()
+        conn.execute(
+            "INSERT INTO audit_records VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            (chain_id, seq, e.time, e.tenant, e.principal, e.action, e.resource, e.result, data.decode(), prev,
+             b"\0" * 32, 1),
+        )  # fmt: skip
+    signature = signer.sign(checkpoint_message(chain_id, 3, prev, b"\0" * 32, 5.0))
+    conn.execute(
+        "INSERT INTO audit_checkpoints VALUES (?,?,?,?,?,?,?)", (chain_id, 3, 5.0, prev, b"\0" * 32, 1, signature)
+    )
+    conn.commit()
+    conn.close()
+    report = await verify_offline(str(path), signer.public_key().public_bytes_raw())
+    assert report.ok and report.chains[0].last_checkpoint_seq == 3, report

@@ -22,6 +22,9 @@ from skms.crypto.asymmetric import Ed25519PublicKey
 from skms.errors import InvalidInput, StorageError
 from skms.storage.base import AUDIT_CHECKPOINT_COLUMNS, AUDIT_COLUMNS, AuditCheckpoint, AuditRow
 
+#: The checkpoint columns of a database not yet migrated to 7 (no prev_seq: read as None).
+LEGACY_CHECKPOINT_COLUMNS = AUDIT_CHECKPOINT_COLUMNS.replace(", prev_seq", ", NULL")
+
 
 class _SqliteReader:
     """Read-only access to the audit tables of a SQLite file (never migrates or writes)."""
@@ -50,8 +53,13 @@ class _SqliteReader:
         return [AuditRow(*r) for r in await asyncio.to_thread(self._fetch, sql, chain_id, after_seq, limit)]
 
     async def audit_checkpoints(self, chain_id: str) -> list[AuditCheckpoint]:
-        sql = f"SELECT {AUDIT_CHECKPOINT_COLUMNS} FROM audit_checkpoints WHERE chain_id = ? ORDER BY seq"
+        columns = AUDIT_CHECKPOINT_COLUMNS if await asyncio.to_thread(self._has_prev_seq) else LEGACY_CHECKPOINT_COLUMNS
+        sql = f"SELECT {columns} FROM audit_checkpoints WHERE chain_id = ? ORDER BY seq"
         return [AuditCheckpoint(*r) for r in await asyncio.to_thread(self._fetch, sql, chain_id)]
+
+    def _has_prev_seq(self) -> bool:
+        """False for a database written before migration 7 (checkpoints without prev_seq)."""
+        return any(r[1] == "prev_seq" for r in self._fetch("PRAGMA table_info(audit_checkpoints)"))
 
     async def close(self) -> None:
         self._conn.close()
@@ -85,7 +93,12 @@ class _PostgresReader:
         return [AuditRow(*r) for r in await self._fetch(sql, chain_id, after_seq, limit)]
 
     async def audit_checkpoints(self, chain_id: str) -> list[AuditCheckpoint]:
-        sql = f"SELECT {AUDIT_CHECKPOINT_COLUMNS} FROM audit_checkpoints WHERE chain_id = $1 ORDER BY seq"
+        present = await self._fetch(
+            "SELECT 1 FROM information_schema.columns WHERE table_name = 'audit_checkpoints' "
+            "AND column_name = 'prev_seq' AND table_schema = current_schema()"
+        )
+        columns = AUDIT_CHECKPOINT_COLUMNS if present else LEGACY_CHECKPOINT_COLUMNS
+        sql = f"SELECT {columns} FROM audit_checkpoints WHERE chain_id = $1 ORDER BY seq"
         return [AuditCheckpoint(*r) for r in await self._fetch(sql, chain_id)]
 
     async def close(self) -> None:
