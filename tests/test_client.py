@@ -169,7 +169,7 @@ def _sample_calls() -> list[core.Call[Any]]:
         core.revoke_api_key(n), core.put_policy({"name": n}), core.get_policy(n), core.list_policies(),
         core.delete_policy(n), core.bind_principal(n), core.get_binding(n), core.simulate(n, "key:Sign", "key:x"),
         core.audit(),
-        core.verify_audit(),
+        core.verify_audit(), core.verify_audit(witness=[]),
     ]  # fmt: skip
 
 
