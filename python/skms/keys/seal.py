@@ -19,6 +19,7 @@ per source address and globally (:class:`UnsealThrottle`).
 """
 
 import asyncio
+import gc
 import logging
 import math
 import os
@@ -155,6 +156,14 @@ def _read_keyfile(path: str) -> SecretBytes:
         return SecretBytes(memoryview(buffer)[:KEYFILE_BYTES])
     finally:
         wipe(buffer)
+
+
+def refused_for_form(message: str) -> UnsealFailed:
+    """An unseal request refused for its form (no material, the wrong kind, too few shares, another
+    store's shares) before any secret was tried: it costs no KDF and does not count as a failure."""
+    error = UnsealFailed(message)
+    error.tried_a_secret = False  # type: ignore[attr-defined]
+    return error
 
 
 def share_identifier(mnemonic: str) -> int | None:
@@ -308,8 +317,8 @@ class Sealer:
         try:
             unseal_key = await off_loop(self._unseal_key, record, passphrase, shares, key, keyfile)
             roots = self._open_roots(record, unseal_key)
-        except UnsealFailed:
-            if throttle is not None:
+        except UnsealFailed as e:
+            if throttle is not None and getattr(e, "tried_a_secret", True):
                 throttle.failed(source)
             raise
         finally:
@@ -390,28 +399,32 @@ class Sealer:
         given = [name for name, value in (("passphrase", passphrase), ("shares", shares), ("key", key)) if value]
         expected = {"passphrase": "passphrase", "shamir": "shares", "keyfile": "key"}.get(record.method)
         if any(name != expected for name in given):
-            raise UnsealFailed(f"this store unseals with its {record.method} ({expected}), not {', '.join(given)}")
+            raise refused_for_form(f"this store unseals with its {record.method} ({expected}), not {', '.join(given)}")
         if record.method == "passphrase":
             if not passphrase:
-                raise UnsealFailed("this store unseals with a passphrase")
+                raise refused_for_form("this store unseals with a passphrase")
             return _passphrase_key(passphrase, record.params)
         if record.method == "shamir":
             if not shares:
-                raise UnsealFailed(f"this store unseals with {record.params['threshold']} SLIP-39 shares")
+                raise refused_for_form(f"this store unseals with {record.params['threshold']} SLIP-39 shares")
             identifier = record.params.get("identifier")
             if identifier is not None and any(share_identifier(m) not in (identifier, None) for m in shares):
-                raise UnsealFailed("a share belongs to another store (its SLIP-39 set identifier differs)")
+                raise refused_for_form("a share belongs to another store (its SLIP-39 set identifier differs)")
+            chosen = enough_shares(shares)
+            threshold = int(record.params["threshold"])
+            if len(set(chosen)) < threshold:
+                raise refused_for_form(f"this store unseals with {threshold} distinct shares, {len(set(chosen))} given")
             try:
-                return take(shamir_mnemonic.combine_mnemonics(enough_shares(shares)))
+                return take(shamir_mnemonic.combine_mnemonics(chosen))
             except (shamir_mnemonic.MnemonicError, ValueError) as e:
                 raise UnsealFailed(f"the shares do not combine: {e}") from None
         if record.method == "keyfile":
             if key is not None:
                 if len(key) != KEYFILE_BYTES:
-                    raise UnsealFailed(f"the key of a key-file store is its file's {KEYFILE_BYTES} bytes")
+                    raise refused_for_form(f"the key of a key-file store is its file's {KEYFILE_BYTES} bytes")
                 return SecretBytes(key)
             if keyfile is None:
-                raise UnsealFailed("this store unseals with its key file: send the file's 32 bytes as key")
+                raise refused_for_form("this store unseals with its key file: send the file's 32 bytes as key")
             configured = record.params["path"]
             if os.path.abspath(keyfile) != os.path.abspath(configured):
                 raise UnsealFailed("this store unseals only with the key file it was initialized with")
@@ -419,12 +432,17 @@ class Sealer:
         raise UnsealFailed(f"unknown seal method {record.method!r} in the store")
 
     def seal(self) -> None:
-        """Forgets the root keys and calls every ``on_seal`` hook (cache purge)."""
+        """Forgets the root keys and calls every ``on_seal`` hook (cache purge).
+
+        Every secret is a SecretBytes, wiped when its last reference goes; a collection then
+        frees those only garbage cycles still held (a key object in a dropped traceback or closure).
+        """
         self._roots = {}
         self._opener = None
         self._generation = -1
         for hook in self.on_seal:
             hook()
+        gc.collect()
 
     async def rotate_root(self, **unseal: Any) -> int:
         """A new root key: every data key is rewrapped; the unseal material stays the same.
