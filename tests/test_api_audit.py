@@ -134,6 +134,36 @@ def test_failed_authentication_is_audited_without_the_token(setup: ServerProcess
         assert secret not in text
 
 
+def test_failed_oauth_client_credentials_are_audited(setup: ServerProcess) -> None:
+    server = setup
+    admin = server.client()
+    created = admin.post("/v1/auth/api-keys", json={"principal": "svc", "roles": ["auditor"]}).raise_for_status().json()
+    token, key_id = created["token"], created["api_key"]["id"]
+    server.secret(token)
+    server.secret(token.split("_", 2)[2])
+    other, other_secret = random_token()
+    server.secret(other_secret)
+    since = time.time() - 1
+    ids = {}
+    for reason, form in {
+        "unknown-key": {"client_id": key_id, "client_secret": other},
+        "wrong-client": {"client_id": "0" * 16, "client_secret": token},
+        "missing-credentials": {"client_id": key_id},
+    }.items():
+        ids[reason] = os.urandom(8).hex()
+        r = httpx.post(f"{server.url}/v1/auth/token", data={"grant_type": "client_credentials", **form},
+                       headers={"X-Request-ID": ids[reason]}, timeout=30)  # fmt: skip
+        assert r.status_code == 401 and r.json()["error"] == "invalid_client"
+    records = audit_records(server, action="auth:Authenticate", since=since)
+    by_request = {r["event"]["request_id"]: r["event"] for r in records}
+    assert by_request[ids["unknown-key"]]["resource"] == f"oauth-client:{key_id}"
+    assert by_request[ids["wrong-client"]]["resource"] == "oauth-client:" + "0" * 16
+    for reason, request_id in ids.items():
+        assert (by_request[request_id]["detail"], by_request[request_id]["result"]) == (reason, "denied")
+    text = json.dumps(records)
+    assert token.split("_", 2)[2] not in text and other_secret not in text
+
+
 def test_401_flood_is_bounded_and_the_server_answers(setup: ServerProcess) -> None:
     server = setup
     time.sleep(1.2)  # earlier refusals' interval is over

@@ -28,6 +28,7 @@ _REASONS = (
     ("unknown api key", "unknown-key"),
     ("signature", "bad-signature"),
     ("certificate", "bad-certificate"),
+    ("does not match", "wrong-client"),
     ("could not be fetched", "issuer-unreachable"),
     ("key id", "unknown-key-id"),
     ("kid", "unknown-key-id"),
@@ -57,8 +58,7 @@ def _refusals(scope: Scope) -> RefusalAudit | None:
 
 async def audit_failed_authentication(scope: Scope, exc: SKMSError) -> None:
     """Records a 401 (the AuthMiddleware's refusal); other errors are not authentication failures."""
-    refusals = _refusals(scope)
-    if refusals is None or not isinstance(exc, Unauthenticated):
+    if not isinstance(exc, Unauthenticated):
         return
     headers = dict(scope.get("headers", []))
     _, _, token = headers.get(b"authorization", b"").decode("latin-1").partition(" ")
@@ -71,10 +71,24 @@ async def audit_failed_authentication(scope: Scope, exc: SKMSError) -> None:
         resource = f"api-key:{match.group(1)}"  # the id is no secret: admins list it
     else:
         resource = "jwt" if token.count(".") == 2 else "token"
+    await audit_authentication_failure(scope, auth_reason(exc), resource, token)
+
+
+async def audit_authentication_failure(scope: Scope, reason: str, resource: str, credential: str = "") -> None:
+    """Records a failed authentication: ``reason``, what was presented (``resource``) and a keyed
+    hash of the ``credential`` (never the credential)."""
+    refusals = _refusals(scope)
+    if refusals is None:
+        return
     await refusals.refused(
-        principal="anonymous", tenant=REFUSAL_TENANT, action=AUTH_ACTION, resource=resource, result="denied",
-        detail=auth_reason(exc), context=CURRENT.get(), inputs=[token] if token else [],
+        principal="anonymous", tenant=REFUSAL_TENANT, action=AUTH_ACTION, resource=printable(resource),
+        result="denied", detail=reason, context=CURRENT.get(), inputs=[credential] if credential else [],
     )  # fmt: skip
+
+
+def printable(text: str, limit: int = 256) -> str:
+    """Caller-chosen text made fit for an audit field: at most ``limit`` characters, no control characters."""
+    return "".join(c if c.isprintable() else "?" for c in text[:limit])
 
 
 def _resource(scope: Scope, template: str) -> str:
@@ -86,8 +100,7 @@ def _resource(scope: Scope, template: str) -> str:
     parts = template.split("/")
     at = next((i for i, p in enumerate(parts) if p.startswith("{")), 0)
     kind = _KINDS.get(parts[at - 1], parts[at - 1] or "resource") if at > 0 else "resource"
-    clean = "".join(c if c.isprintable() else "?" for c in name[:256])
-    return f"{kind}:{clean}"
+    return f"{kind}:{printable(name)}"
 
 
 def audit_bad_input(scope: Scope, send: Send) -> Send:

@@ -8,6 +8,7 @@ from urllib.parse import parse_qs
 from litestar import Request, Response, get, post
 from litestar.datastructures import State
 
+from skms.api.refusals import audit_authentication_failure, auth_reason
 from skms.auth import TokenIssuer
 from skms.errors import SKMSError
 
@@ -17,6 +18,14 @@ def _oauth_error(error: str, description: str, status: int = 400) -> Response[An
     if error == "invalid_client":
         headers["WWW-Authenticate"] = 'Basic realm="skms"'
     return Response({"error": error, "error_description": description}, status_code=status, headers=headers)
+
+
+async def _refused(
+    request: Request[Any, Any, Any], description: str, reason: str, resource: str, secret: str
+) -> Response[Any]:
+    """401 invalid_client, audited like every failed authentication (never the secret)."""
+    await audit_authentication_failure(request.scope, reason, resource, secret)
+    return _oauth_error("invalid_client", description, 401)
 
 
 @post("/v1/auth/token", tags=["auth"], summary="OAuth 2.0 client credentials: a short-lived JWT", status_code=200)
@@ -36,16 +45,17 @@ async def token(request: Request[Any, Any, Any], state: State) -> Response[Any]:
         try:
             client_id, _, client_secret = base64.b64decode(auth[6:]).decode().partition(":")
         except (ValueError, UnicodeDecodeError):
-            return _oauth_error("invalid_client", "malformed Basic credentials", 401)
+            return await _refused(request, "malformed Basic credentials", "malformed", "-", "")
     if form.get("grant_type") != "client_credentials":
         return _oauth_error("unsupported_grant_type", "only grant_type=client_credentials is supported")
     if not client_id or not client_secret:
-        return _oauth_error("invalid_client", "client_id and client_secret are required", 401)
+        return await _refused(request, "client_id and client_secret are required", "missing-credentials",
+                              f"oauth-client:{client_id or '-'}", client_secret or "")  # fmt: skip
     issuer: TokenIssuer = state.tokens
     try:
         result = await issuer.issue(client_id, client_secret)
     except SKMSError as e:
-        return _oauth_error("invalid_client", str(e), 401)
+        return await _refused(request, str(e), auth_reason(e), f"oauth-client:{client_id}", client_secret)
     return Response(result, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
 
 
