@@ -16,6 +16,7 @@ from . import ethereum as ethereum
 from . import falcon as falcon
 from . import hashes as hashes
 from . import secp256k1 as secp256k1
+from . import symmetric as symmetric
 from . import zkp as zkp
 
 __all__ = [
@@ -30,6 +31,8 @@ __all__ = [
     "falcon",
     "hashes",
     "secp256k1",
+    "symmetric",
+    "wipe",
     "zkp",
 ]
 
@@ -38,13 +41,20 @@ class SecretBytes:
     """Secret bytes held in Rust memory: zeroized on drop, locked in RAM where
     the OS allows, compared in constant time, never shown by ``repr``."""
 
-    def __new__(cls, data: bytes) -> Self: ...
+    def __new__(cls, data: bytes | bytearray | memoryview) -> Self:
+        """A copy of ``data``; a ``bytearray`` (or a view of one) is then the caller's to ``wipe``."""
     @staticmethod
     def random(length: int) -> SecretBytes:
         """``length`` bytes from the operating system's CSPRNG."""
 
     def expose_secret(self) -> bytes:
         """The secret as ``bytes`` (a copy on the Python heap, not zeroized)."""
+
+    def expose_bytearray(self) -> bytearray:
+        """The secret as a ``bytearray``, for a library that wants a buffer: ``wipe`` it after the call."""
+
+    def slice(self, start: int, end: int) -> SecretBytes:
+        """The bytes ``[start, end)`` as a new secret."""
 
     @property
     def locked(self) -> bool:
@@ -56,3 +66,6 @@ class SecretBytes:
     __hash__: None  # type: ignore[assignment]  # unhashable: raises InvalidType
     def __reduce__(self) -> NoReturn:
         """Always raises :class:`skms.errors.InvalidType`: secrets are not pickled."""
+
+def wipe(buffer: bytes | bytearray) -> None:
+    """Overwrites ``buffer`` with zeros in place (a ``bytes`` object only its caller holds)."""

@@ -6,26 +6,30 @@ reaches one worker. The parent process gives all workers a random relay key
 root keys wrapped under it to a 0600 file in the runtime directory, and the
 others pick them up before their next request (and within half a second when idle). Sealing writes a "sealed" state the
 same way, and the other workers seal too.
+
+Root keys are encrypted one by one natively from their SecretBytes and opened into SecretBytes:
+no worker ever holds one as a Python object (hex string or bytes), whose memory would outlive a seal.
 """
 
 import asyncio
 import json
 import os
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
 from skms._native import SecretBytes
+from skms.crypto import symmetric as native
+from skms.crypto.memory import take
+from skms.errors import IntegrityError
 from skms.keys import KeyService
 
 POLL_SECONDS = 0.5
+_AEAD = "aes256-gcm"
 
 
 class UnsealRelay:
-    def __init__(self, service: KeyService, path: str, key: bytes) -> None:
+    def __init__(self, service: KeyService, path: str, key: SecretBytes) -> None:
         self._service = service
         self._path = path
-        self._key = AESGCM(key)
+        self._key = key
         self._task: asyncio.Task[None] | None = None
         self._seen: tuple[int, int] | None = None
 
@@ -35,7 +39,7 @@ class UnsealRelay:
         path = os.environ.get("SKMS_RELAY_FILE")
         if not key_hex or not path:
             return None
-        return cls(service, path, bytes.fromhex(key_hex))
+        return cls(service, path, take(bytes.fromhex(key_hex)))
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._poll())
@@ -46,7 +50,10 @@ class UnsealRelay:
 
     async def publish(self) -> None:
         """Tells the other workers this worker is unsealed, with the root keys."""
-        roots = {str(rid): key.expose_secret().hex() for rid, key in self._service.sealer._roots.items()}
+        roots = {
+            str(rid): native.aead_encrypt(_AEAD, self._key, key, _root_aad(rid)).hex()
+            for rid, key in self._service.sealer._roots.items()
+        }
         self._write({"state": "unsealed", "current": self._service.sealer._root_id, "roots": roots})
 
     async def retract(self) -> None:
@@ -54,8 +61,7 @@ class UnsealRelay:
         self._write({"state": "sealed"})
 
     def _write(self, payload: dict[str, object]) -> None:
-        nonce = os.urandom(12)
-        blob = nonce + self._key.encrypt(nonce, json.dumps(payload).encode(), b"skms-relay")
+        blob = native.aead_encrypt(_AEAD, self._key, json.dumps(payload).encode(), b"skms-relay")
         tmp = f"{self._path}.{os.getpid()}"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "wb") as f:
@@ -83,13 +89,20 @@ class UnsealRelay:
             blob = f.read()
         self._seen = version
         try:
-            payload = json.loads(self._key.decrypt(blob[:12], blob[12:], b"skms-relay"))
-        except (InvalidTag, ValueError):
+            payload = json.loads(native.aead_decrypt(_AEAD, self._key, blob, b"skms-relay"))
+        except (IntegrityError, ValueError):
             return  # another server's file (another relay key), or a partial write
         sealer = self._service.sealer
         if payload.get("state") == "sealed":
             if not sealer.sealed:
                 sealer.seal()
         elif sealer.sealed:
-            sealer._roots = {int(k): SecretBytes(bytes.fromhex(v)) for k, v in payload["roots"].items()}
+            sealer._roots = {
+                int(k): native.aead_decrypt_secret(_AEAD, self._key, bytes.fromhex(v), _root_aad(int(k)))
+                for k, v in payload["roots"].items()
+            }
             sealer._root_id = int(payload["current"])
+
+
+def _root_aad(root_id: int) -> bytes:
+    return f"skms-relay-root:{root_id}".encode()

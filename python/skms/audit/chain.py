@@ -17,7 +17,9 @@ import math
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
+from skms._native import SecretBytes
 from skms.audit.events import ChainReport, Problem, VerifyReport
+from skms.crypto import symmetric
 from skms.crypto.asymmetric import Ed25519PublicKey
 from skms.errors import SKMSError
 from skms.storage.base import AuditCheckpoint, AuditRow
@@ -56,7 +58,7 @@ class AuditSource(Protocol):
 
 
 #: version -> the audit MAC key of that version (online verification only).
-MacKeys = Callable[[int], Awaitable[bytes]]
+MacKeys = Callable[[int], Awaitable[SecretBytes | bytes]]
 #: key version -> the checkpoint public keys that may have signed with it.
 PublicKeys = Callable[[int], Awaitable[Sequence[Ed25519PublicKey]]]
 
@@ -145,7 +147,7 @@ async def verify_chain(
     cp_index = 0
     prev_hash = prev_mac = genesis(chain_id)
     expected = 1
-    macs: dict[int, bytes] = {}
+    macs: dict[int, SecretBytes | bytes] = {}
     problem: Problem | None = None
     last_cp_seq = 0
 
@@ -185,7 +187,7 @@ async def verify_chain(
                     except SKMSError as e:
                         problem = bad(seq, "mac", f"record {seq} names audit key version {row.mac_version}: {e}")
                         break
-                mac = hmac.digest(key, prev_mac + data, "sha256")
+                mac = symmetric.mac("hmac-sha256", key, prev_mac + data)
                 if not hmac.compare_digest(mac, bytes(row.mac)):
                     problem = bad(
                         seq, "mac", f"record {seq} fails its keyed MAC: it was forged or changed and rehashed"

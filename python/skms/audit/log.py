@@ -13,7 +13,6 @@ import base64
 import binascii
 import contextlib
 import hashlib
-import hmac
 import logging
 import os
 import socket
@@ -27,7 +26,7 @@ from skms._native import SecretBytes
 from skms.audit import chain, events
 from skms.audit.events import AuditEvent, AuditRecord, VerifyReport
 from skms.context import RequestContext
-from skms.crypto import registry
+from skms.crypto import registry, symmetric
 from skms.crypto.asymmetric import Ed25519Key, Ed25519PublicKey
 from skms.crypto.keys import b64url
 from skms.errors import AuditUnavailable, Conflict, IntegrityError, InvalidInput, NotFound, Sealed
@@ -126,9 +125,9 @@ class AuditLog:
         self._ticker: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
         # Keys (dropped when the store is sealed).
-        self._mac_key: bytes | None = None
+        self._mac_key: SecretBytes | None = None
         self._mac_version = 0
-        self._input_key: bytes | None = None
+        self._input_key: SecretBytes | None = None
         self._signer: tuple[Ed25519Key, int] | None = None
         # The chain: committed state only.
         self._new_chain()
@@ -226,10 +225,9 @@ class AuditLog:
             if version is not None:
                 raise
         alg = registry.get(type)
-        generated = alg.key_class.generate().export(alg.storage_format)
-        assert isinstance(generated, bytes)
+        generated = alg.key_class.generate().export_secret(alg.storage_format)
         with contextlib.suppress(Conflict):  # another node created it first
-            await service.insert_material(SYSTEM_TENANT, name, type, SecretBytes(generated))
+            await service.insert_material(SYSTEM_TENANT, name, type, generated)
         _, number, material = await service._raw_material(SYSTEM_TENANT, name, None)
         return number, material
 
@@ -237,9 +235,9 @@ class AuditLog:
         """Loads (creating on first use) the audit MAC key and the checkpoint signing key."""
         if self._mac_key is None:
             version, material = await self._material(MAC_KEY, "hmac-sha256")
-            key = material.expose_secret()
-            self._input_key = hmac.digest(key, _INPUT_HASH_LABEL, "sha256")
-            self._mac_key, self._mac_version = key, version
+            # Native MACs on SecretBytes: no copy of an audit key outlives the seal (see skms.crypto.memory).
+            self._input_key = symmetric.mac_secret("hmac-sha256", material, _INPUT_HASH_LABEL)
+            self._mac_key, self._mac_version = material, version
         if self._signer is None:
             version, material = await self._material(CHECKPOINT_KEY, "ed25519")
             self._signer = (Ed25519Key(material), version)
@@ -284,8 +282,8 @@ class AuditLog:
         key = self._input_key
         if key is None:
             raise AuditUnavailable("the audit keys are not loaded (the store is sealed, or the log is not started)")
-        # hmac.digest is one C call: this runs for every input of every request.
-        return b64url(hmac.digest(key, value.encode() if isinstance(value, str) else value, "sha256"))
+        # One native call: this runs for every input of every request.
+        return b64url(symmetric.mac("hmac-sha256", key, value.encode() if isinstance(value, str) else value))
 
     # -- writing --------------------------------------------------------------------------------
 
@@ -370,12 +368,12 @@ class AuditLog:
             key, version, chain_id = self._mac_key, self._mac_version, self._chain_id
             assert key is not None
             h, m, seq = self._hash, self._mac, self._seq
-            sha256, mac = hashlib.sha256, hmac.digest
+            sha256, mac = hashlib.sha256, symmetric.mac
             rows: list[AuditRow] = []
             for text, data, fields, _ in batch:
                 seq += 1
                 h = sha256(h + data).digest()
-                m = mac(key, m + data, "sha256")
+                m = mac("hmac-sha256", key, m + data)
                 rows.append(AuditRow(chain_id, seq, *fields, text, h, m, version))
             await self._store.append_audit(rows)
         except BaseException as e:
@@ -574,10 +572,10 @@ class AuditLog:
             key = public.get(version)
             return [] if key is None else [key]
 
-        async def mac_keys(version: int) -> bytes:
+        async def mac_keys(version: int) -> SecretBytes:
             if version == self._mac_version and self._mac_key is not None:
                 return self._mac_key
-            return (await self._material(MAC_KEY, "hmac-sha256", version))[1].expose_secret()
+            return (await self._material(MAC_KEY, "hmac-sha256", version))[1]
 
         return await chain.verify_source(
             self._store, public_keys, None if self._service.sealer.sealed else mac_keys, chain_id, witness=witness

@@ -14,6 +14,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from skms._native import SecretBytes
+from skms.crypto import symmetric
 from skms.errors import NotFound, Unauthenticated
 from skms.keys.service import KeyService
 from skms.storage.base import ApiKeyRecord
@@ -42,7 +44,7 @@ class Principal:
 class ApiKeyManager:
     def __init__(self, service: KeyService) -> None:
         self._service = service
-        self._pepper: bytes | None = None
+        self._pepper: SecretBytes | None = None
         #: key id -> (trusted until, SHA-256 of the whole token, principal)
         self._verified: dict[str, tuple[float, bytes, Principal]] = {}
         #: key id -> (trusted until, record): the clients behind OAuth tokens
@@ -92,14 +94,14 @@ class ApiKeyManager:
         future.set_result(record)
         return record
 
-    async def _get_pepper(self) -> bytes:
+    async def _get_pepper(self) -> SecretBytes:
         if self._pepper is None:
             try:
                 _, _, material = await self._service._raw_material(SYSTEM_TENANT, PEPPER_KEY, None)
             except NotFound:
                 await self._service.create_key(SYSTEM_TENANT, PEPPER_KEY, "hmac-sha256")
                 _, _, material = await self._service._raw_material(SYSTEM_TENANT, PEPPER_KEY, None)
-            self._pepper = material.expose_secret()
+            self._pepper = material  # native HMACs on it: no copy outlives a seal
         return self._pepper
 
     async def create(
@@ -116,7 +118,7 @@ class ApiKeyManager:
         now = time.time()
         record = ApiKeyRecord(
             id=key_id, tenant=tenant, principal=principal,
-            secret_hash=hmac.digest(await self._get_pepper(), secret, "sha256"), roles=list(roles),
+            secret_hash=symmetric.mac("hmac-sha256", await self._get_pepper(), secret), roles=list(roles),
             description=description, created_at=now, expires_at=None if ttl is None else now + ttl,
         )  # fmt: skip
         await self._service.store.put_api_key(record)
@@ -142,7 +144,7 @@ class ApiKeyManager:
             record = await self._read(key_id)
         except NotFound:
             raise Unauthenticated("unknown API key") from None
-        expected = hmac.digest(await self._get_pepper(), secret, "sha256")
+        expected = symmetric.mac("hmac-sha256", await self._get_pepper(), secret)
         if not hmac.compare_digest(record.secret_hash, expected):
             raise Unauthenticated("unknown API key")
         _check_active(record, now, "API key")

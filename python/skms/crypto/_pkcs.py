@@ -6,6 +6,7 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization as ser
 
 from skms._native import SecretBytes
+from skms.crypto.memory import exposed
 from skms.errors import InvalidFormat, InvalidKey
 
 PRIVATE_FORMATS = {"pkcs8-der": ser.Encoding.DER, "pkcs8-pem": ser.Encoding.PEM}
@@ -21,9 +22,14 @@ def dump_public(key: Any, format: str) -> bytes:
 
 
 def load_private(data: object, format: str, expected: type | tuple[type, ...], algorithm: str) -> Any:
-    if isinstance(data, SecretBytes):  # stored material comes back from the envelope as SecretBytes
-        data = data.expose_secret()
-    if not isinstance(data, bytes):
+    if isinstance(data, SecretBytes):  # stored material: lent to the loader in a buffer wiped afterwards
+        with exposed(data) as buffer:
+            return _load_private(buffer, format, expected, algorithm)
+    return _load_private(data, format, expected, algorithm)
+
+
+def _load_private(data: object, format: str, expected: type | tuple[type, ...], algorithm: str) -> Any:
+    if not isinstance(data, bytes | bytearray):
         raise InvalidFormat(f"{format} data must be bytes")
     try:
         if format == "pkcs8-der":

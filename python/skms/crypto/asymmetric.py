@@ -36,7 +36,8 @@ from skms.crypto.keys import (
     secret_bytes,
     typed,
 )
-from skms.crypto.random import random_bytes
+from skms.crypto.memory import exposed, wipe
+from skms.crypto.random import random_secret
 from skms.errors import IntegrityError, InvalidFormat, InvalidInput, InvalidKey
 
 # --- Ed25519 -------------------------------------------------------------------------
@@ -90,7 +91,7 @@ class Ed25519Key(SigningKey):
 
     @classmethod
     def generate(cls) -> "Ed25519Key":
-        return cls(SecretBytes(random_bytes(32)))
+        return cls(random_secret(32))
 
     @typed
     def sign(self, message: bytes) -> bytes:
@@ -101,6 +102,9 @@ class Ed25519Key(SigningKey):
 
     def public_key(self) -> Ed25519PublicKey:
         return self._public
+
+    def export_secret(self, format: str = "raw") -> SecretBytes:
+        return self._seed if format == "raw" else super().export_secret(format)
 
     @typed
     def export(self, format: str = "raw") -> Exported:
@@ -151,6 +155,43 @@ def _ec_private_from_scalar(scalar: bytes, curve: ec.EllipticCurve) -> ec.Ellipt
         return ec.derive_private_key(int.from_bytes(scalar, "big"), curve)
     except ValueError:
         raise InvalidKey(f"private scalar is out of range for {curve.name}") from None
+
+
+#: PKCS#8 of an EC private key without its public key, up to the scalar (RFC 5915 inside RFC 5208).
+_EC_PKCS8_PREFIX = {
+    "secp256r1": bytes.fromhex("3041020100301306072a8648ce3d020106082a8648ce3d030107042730250201010420"),
+    "secp384r1": bytes.fromhex("304e020100301006072a8648ce3d020106052b81040022043730350201010430"),
+}
+
+
+def _ec_private_from_secret(scalar: SecretBytes, curve: ec.EllipticCurve) -> ec.EllipticCurvePrivateKey:
+    """The key of a stored scalar, passed to OpenSSL as PKCS#8 in a buffer wiped afterwards: no
+    Python ``bytes`` or ``int`` copy of the scalar is made."""
+    prefix = _EC_PKCS8_PREFIX.get(curve.name)
+    if prefix is None:
+        with exposed(scalar) as raw:
+            return _ec_private_from_scalar(bytes(raw), curve)
+    with exposed(scalar) as raw:
+        der = bytearray(prefix)
+        try:
+            der += raw
+            key = _ser.load_der_private_key(der, None)
+        except ValueError:
+            raise InvalidKey(f"private scalar is out of range for {curve.name}") from None
+        finally:
+            wipe(der)
+    assert isinstance(key, ec.EllipticCurvePrivateKey)
+    return key
+
+
+def _ec_scalar_secret(key: ec.EllipticCurvePrivateKey, size: int) -> SecretBytes:
+    """The private scalar of ``key`` as a SecretBytes, cut from its SEC 1 DER (wiped afterwards)."""
+    der = key.private_bytes(_ser.Encoding.DER, _ser.PrivateFormat.TraditionalOpenSSL, _ser.NoEncryption())
+    try:
+        at = der.index(bytes([2, 1, 1, 4, size])) + 5  # version 1, then the scalar's OCTET STRING
+        return SecretBytes(memoryview(der)[at : at + size])
+    finally:
+        wipe(der)
 
 
 class Secp256k1PublicKey(VerifyingKey):
@@ -236,7 +277,7 @@ class Secp256k1Key(SigningKey):
     @classmethod
     def generate(cls) -> "Secp256k1Key":
         while True:
-            candidate = SecretBytes(random_bytes(32))
+            candidate = random_secret(32)
             try:
                 return cls(candidate)
             except InvalidKey:  # 0 or >= n: probability 2^-128
@@ -255,6 +296,9 @@ class Secp256k1Key(SigningKey):
 
     def public_key(self) -> Secp256k1PublicKey:
         return self._public
+
+    def export_secret(self, format: str = "raw") -> SecretBytes:
+        return self._scalar if format == "raw" else super().export_secret(format)
 
     @typed
     def export(self, format: str = "raw") -> Exported:
@@ -311,7 +355,7 @@ class SchnorrSecp256k1Key(SigningKey):
     def generate(cls) -> "SchnorrSecp256k1Key":
         while True:
             try:
-                return cls(SecretBytes(random_bytes(32)))
+                return cls(random_secret(32))
             except InvalidKey:  # 0 or >= n: probability 2^-128
                 continue
 
@@ -321,6 +365,9 @@ class SchnorrSecp256k1Key(SigningKey):
 
     def public_key(self) -> SchnorrSecp256k1PublicKey:
         return self._public
+
+    def export_secret(self, format: str = "raw") -> SecretBytes:
+        return self._scalar if format == "raw" else super().export_secret(format)
 
     @typed
     def export(self, format: str = "raw") -> Exported:
@@ -404,7 +451,7 @@ class _NistEcKey(SigningKey):
         size = cls.public_class.size
         while True:
             try:
-                return cls(_ec_private_from_scalar(random_bytes(size), cls.public_class.curve))
+                return cls(_ec_private_from_secret(random_secret(size), cls.public_class.curve))
             except InvalidKey:
                 continue
 
@@ -422,6 +469,11 @@ class _NistEcKey(SigningKey):
 
     def public_key(self) -> _NistEcPublicKey:
         return self._public
+
+    def export_secret(self, format: str = "raw") -> SecretBytes:
+        if format == "raw":
+            return _ec_scalar_secret(self._key, self.public_class.size)
+        return super().export_secret(format)
 
     @typed
     def export(self, format: str = "raw") -> Exported:
@@ -444,7 +496,7 @@ class _NistEcKey(SigningKey):
             scalar = secret_bytes(data, "private key")
             if len(scalar) != pub.size:
                 raise InvalidKey(f"{cls.algorithm} private key must be {pub.size} bytes, got {len(scalar)}")
-            return cls(_ec_private_from_scalar(scalar.expose_secret(), pub.curve))
+            return cls(_ec_private_from_secret(scalar, pub.curve))
         if format in _pkcs.PRIVATE_FORMATS:
             key = _pkcs.load_private(data, format, ec.EllipticCurvePrivateKey, cls.algorithm)
             if key.curve.name != pub.curve.name:
@@ -676,7 +728,8 @@ class X25519Key(AgreementPrivateKey):
 
     @classmethod
     def generate(cls) -> "X25519Key":
-        return cls(x25519.X25519PrivateKey.from_private_bytes(random_bytes(32)))
+        with exposed(random_secret(32)) as raw:
+            return cls(x25519.X25519PrivateKey.from_private_bytes(raw))
 
     @typed
     def exchange(self, peer: bytes | AgreementPublicKey) -> SecretBytes:
@@ -714,7 +767,8 @@ class X25519Key(AgreementPrivateKey):
             raw = secret_bytes(data, "private key")
             if len(raw) != 32:
                 raise InvalidKey(f"X25519 private key must be 32 bytes, got {len(raw)}")
-            return cls(x25519.X25519PrivateKey.from_private_bytes(raw.expose_secret()))
+            with exposed(raw) as buffer:
+                return cls(x25519.X25519PrivateKey.from_private_bytes(buffer))
         if format in _pkcs.PRIVATE_FORMATS:
             return cls(_pkcs.load_private(data, format, x25519.X25519PrivateKey, cls.algorithm))
         if format == "jwk":

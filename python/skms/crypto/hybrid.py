@@ -30,8 +30,9 @@ from skms.crypto.keys import (
     secret_bytes,
     typed,
 )
+from skms.crypto.memory import exposed, wipe
 from skms.crypto.pq import MlDsa65Key, MlDsa65PublicKey
-from skms.crypto.random import random_bytes
+from skms.crypto.random import random_secret
 from skms.errors import IntegrityError, InvalidFormat, InvalidKey, InvalidSignature
 
 _SIG_LABEL = b"SKMS-HYBRID-SIGNATURE-v1 ed25519+ml-dsa-65\x00"
@@ -92,16 +93,15 @@ class Ed25519MlDsa65Key(SigningKey):
     def __init__(self, material: SecretBytes) -> None:
         if len(material) != 64:
             raise InvalidKey(f"{self.algorithm} private key must be 64 bytes (two 32-byte seeds), got {len(material)}")
-        raw = material.expose_secret()
         self._material = material
-        self._ed = SecretBytes(raw[:32])
-        self._mldsa = MlDsa65Key(SecretBytes(raw[32:]))
+        self._ed = material.slice(0, 32)
+        self._mldsa = MlDsa65Key(material.slice(32, 64))
         public_raw = ed25519.public_key(self._ed) + self._mldsa.public_key().export("raw")  # type: ignore[operator]
         self._public = Ed25519MlDsa65PublicKey(public_raw)
 
     @classmethod
     def generate(cls) -> "Ed25519MlDsa65Key":
-        return cls(SecretBytes(random_bytes(64)))
+        return cls(random_secret(64))
 
     @typed
     def sign(self, message: bytes) -> bytes:
@@ -110,6 +110,9 @@ class Ed25519MlDsa65Key(SigningKey):
 
     def public_key(self) -> Ed25519MlDsa65PublicKey:
         return self._public
+
+    def export_secret(self, format: str = "raw") -> SecretBytes:
+        return self._material if format == "raw" else super().export_secret(format)
 
     @typed
     def export(self, format: str = "raw") -> Exported:
@@ -180,16 +183,22 @@ class XWingKey(KemPrivateKey):
     def __init__(self, seed: SecretBytes) -> None:
         if len(seed) != 32:
             raise InvalidKey(f"X-Wing private key is a 32-byte seed, got {len(seed)} bytes")
-        expanded = hashlib.shake_256(seed.expose_secret()).digest(96)
+        with exposed(seed) as buffer:
+            expanded = hashlib.shake_256(buffer).digest(96)
         self._seed = seed
-        self._mlkem = mlkem.MLKEM768PrivateKey.from_seed_bytes(expanded[:64])
-        self._x25519 = x25519.X25519PrivateKey.from_private_bytes(expanded[64:])
+        try:  # the expanded secrets go to OpenSSL through views, then are wiped
+            view = memoryview(expanded)
+            self._mlkem = mlkem.MLKEM768PrivateKey.from_seed_bytes(view[:64])
+            self._x25519 = x25519.X25519PrivateKey.from_private_bytes(view[64:])
+            view.release()
+        finally:
+            wipe(expanded)
         pk_x = self._x25519.public_key().public_bytes_raw()
         self._public = XWingPublicKey(self._mlkem.public_key().public_bytes_raw() + pk_x)
 
     @classmethod
     def generate(cls) -> "XWingKey":
-        return cls(SecretBytes(random_bytes(32)))
+        return cls(random_secret(32))
 
     @typed
     def decapsulate(self, ciphertext: bytes) -> SecretBytes:
@@ -206,6 +215,9 @@ class XWingKey(KemPrivateKey):
 
     def public_key(self) -> XWingPublicKey:
         return self._public
+
+    def export_secret(self, format: str = "raw") -> SecretBytes:
+        return self._seed if format == "raw" else super().export_secret(format)
 
     @typed
     def export(self, format: str = "raw") -> Exported:

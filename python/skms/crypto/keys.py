@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any, Literal, NoReturn, TypeVar
 
 from skms._native import SecretBytes
+from skms.crypto.memory import take
 from skms.errors import InvalidFormat, InvalidType
 
 Format = Literal["raw", "pkcs8-der", "pkcs8-pem", "spki-der", "spki-pem", "jwk"]
@@ -38,12 +39,26 @@ class Key(ABC):
         raise InvalidFormat(f"{self.algorithm} keys have no {format} form")
 
 
+class _SecretExport:
+    """``export_secret``: the material in a binary format as a SecretBytes, with no Python copy left.
+
+    A key that holds its material as a SecretBytes returns that; the others (keys kept by
+    ``cryptography``) export to ``bytes`` and wipe them at once.
+    """
+
+    def export_secret(self, format: str = "raw") -> SecretBytes:
+        data = self.export(format)  # type: ignore[attr-defined]
+        if not isinstance(data, bytes):
+            raise InvalidFormat(f"{format} is not a binary key format")
+        return take(data)
+
+
 class PublicKey(Key):
     @abstractmethod
     def export(self, format: str = "raw") -> Exported: ...
 
 
-class PrivateKey(Key):
+class PrivateKey(_SecretExport, Key):
     @abstractmethod
     def export(self, format: str = "raw") -> Exported:
         """The private key: an explicit export of secret material."""
@@ -52,15 +67,15 @@ class PrivateKey(Key):
     def public_key(self) -> PublicKey: ...
 
 
-class SymmetricKey(Key):
+class SymmetricKey(_SecretExport, Key):
     @abstractmethod
     def export(self, format: str = "raw") -> Exported: ...
 
 
 class AeadKey(SymmetricKey):
     @abstractmethod
-    def encrypt(self, plaintext: bytes, associated_data: bytes = b"") -> bytes:
-        """nonce ‖ ciphertext ‖ tag, with a fresh random nonce."""
+    def encrypt(self, plaintext: bytes | SecretBytes, associated_data: bytes = b"") -> bytes:
+        """nonce ‖ ciphertext ‖ tag, with a fresh random nonce (a SecretBytes plaintext stays native)."""
 
     @abstractmethod
     def decrypt(self, ciphertext: bytes, associated_data: bytes = b"") -> bytes:

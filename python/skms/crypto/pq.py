@@ -25,7 +25,8 @@ from skms.crypto.keys import (
     secret_bytes,
     typed,
 )
-from skms.crypto.random import random_bytes
+from skms.crypto.memory import exposed, take
+from skms.crypto.random import random_secret
 from skms.errors import IntegrityError, InvalidFormat, InvalidKey
 
 # --- ML-DSA --------------------------------------------------------------------------
@@ -79,12 +80,13 @@ class _MlDsaKey(SigningKey):
         if len(seed) != 32:
             raise InvalidKey(f"{self.algorithm} private key is a 32-byte seed, got {len(seed)} bytes")
         self._seed = seed
-        self._key = self.impl.from_seed_bytes(seed.expose_secret())
+        with exposed(seed) as buffer:  # OpenSSL keeps its own copy (wiped when the key is freed)
+            self._key = self.impl.from_seed_bytes(buffer)
         self._public = self.public_class(self._key.public_key())
 
     @classmethod
     def generate(cls) -> "_MlDsaKey":
-        return cls(SecretBytes(random_bytes(32)))
+        return cls(random_secret(32))
 
     @typed
     def sign(self, message: bytes) -> bytes:
@@ -92,6 +94,9 @@ class _MlDsaKey(SigningKey):
 
     def public_key(self) -> _MlDsaPublicKey:
         return self._public
+
+    def export_secret(self, format: str = "raw") -> SecretBytes:
+        return self._seed if format == "raw" else super().export_secret(format)
 
     @typed
     def export(self, format: str = "raw") -> Exported:
@@ -111,10 +116,10 @@ class _MlDsaKey(SigningKey):
             return cls(secret_bytes(data, "private key"))
         if format in _pkcs.PRIVATE_FORMATS:
             key = _pkcs.load_private(data, format, cls.impl, cls.algorithm)
-            return cls(SecretBytes(key.private_bytes_raw()))
+            return cls(take(key.private_bytes_raw()))
         if format == "jwk":
             expect_jwk(data, kty="AKP", alg=cls.public_class.jwk_alg)
-            return cls(SecretBytes(jwk_field(data, "priv")))
+            return cls(take(jwk_field(data, "priv")))
         raise InvalidFormat(f"{cls.algorithm} keys import from raw, pkcs8-der, pkcs8-pem or jwk")
 
 
@@ -166,7 +171,7 @@ class _MlKemPublicKey(KemPublicKey):
     @typed
     def encapsulate(self) -> tuple[SecretBytes, bytes]:
         shared, ciphertext = self._key.encapsulate()
-        return SecretBytes(shared), ciphertext
+        return take(shared), ciphertext
 
     @typed
     def export(self, format: str = "raw") -> Exported:
@@ -197,12 +202,13 @@ class _MlKemKey(KemPrivateKey):
         if len(seed) != 64:
             raise InvalidKey(f"{self.algorithm} private key is a 64-byte seed (d || z), got {len(seed)} bytes")
         self._seed = seed
-        self._key = self.impl.from_seed_bytes(seed.expose_secret())
+        with exposed(seed) as buffer:  # OpenSSL keeps its own copy (wiped when the key is freed)
+            self._key = self.impl.from_seed_bytes(buffer)
         self._public = self.public_class(self._key.public_key())
 
     @classmethod
     def generate(cls) -> "_MlKemKey":
-        return cls(SecretBytes(random_bytes(64)))
+        return cls(random_secret(64))
 
     @typed
     def decapsulate(self, ciphertext: bytes) -> SecretBytes:
@@ -211,10 +217,13 @@ class _MlKemKey(KemPrivateKey):
             raise IntegrityError(f"{self.algorithm} ciphertext must be {self.ciphertext_size} bytes, got {size}")
         # ML-KEM decapsulation never fails: a altered ciphertext gives an unrelated
         # (implicitly rejected) secret, which the AEAD that uses it then refuses.
-        return SecretBytes(self._key.decapsulate(ciphertext))
+        return take(self._key.decapsulate(ciphertext))
 
     def public_key(self) -> _MlKemPublicKey:
         return self._public
+
+    def export_secret(self, format: str = "raw") -> SecretBytes:
+        return self._seed if format == "raw" else super().export_secret(format)
 
     @typed
     def export(self, format: str = "raw") -> Exported:
@@ -230,7 +239,7 @@ class _MlKemKey(KemPrivateKey):
             return cls(secret_bytes(data, "private key"))
         if format in _pkcs.PRIVATE_FORMATS:
             key = _pkcs.load_private(data, format, cls.impl, cls.algorithm)
-            return cls(SecretBytes(key.private_bytes_raw()))
+            return cls(take(key.private_bytes_raw()))
         raise InvalidFormat(f"{cls.algorithm} keys import from raw, pkcs8-der or pkcs8-pem")
 
 
@@ -314,6 +323,9 @@ class _FalconKey(SigningKey):
 
     def public_key(self) -> _FalconPublicKey:
         return self._public
+
+    def export_secret(self, format: str = "raw") -> SecretBytes:
+        return self._key if format == "raw" else super().export_secret(format)
 
     @typed
     def export(self, format: str = "raw") -> Exported:

@@ -52,7 +52,12 @@ def random_bytes(n: int) -> bytes:
 
 
 def random_secret(n: int) -> SecretBytes:
-    """``n`` random bytes from the current source, held in a zeroizing buffer."""
+    """``n`` random bytes from the current source, held in a zeroizing buffer.
+
+    From the OS source they are drawn natively: no copy of a new key is ever a Python object.
+    """
+    if type(_source) is OsRandom:
+        return SecretBytes.random(n)
     return SecretBytes(random_bytes(n))
 
 

@@ -5,28 +5,27 @@ byte, fails with :class:`skms.errors.IntegrityError`.
 """
 
 import json
-import os
-
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from skms._native import SecretBytes
+from skms.crypto import symmetric as native
 from skms.errors import IntegrityError
 
 NONCE = 12
+#: nonce ‖ ciphertext ‖ tag under AES-256-GCM, run natively on the SecretBytes of the key: neither
+#: a wrapping key nor an unwrapped one is ever a Python object (whose freed memory is not wiped).
+_AEAD = "aes256-gcm"
 
 
-def _seal(key: bytes, plaintext: bytes, aad: bytes) -> bytes:
-    nonce = os.urandom(NONCE)
-    return nonce + AESGCM(key).encrypt(nonce, plaintext, aad)
+def _seal(key: SecretBytes, plaintext: bytes | SecretBytes, aad: bytes) -> bytes:
+    return native.aead_encrypt(_AEAD, key, plaintext, aad)
 
 
-def _open(key: bytes, blob: bytes, aad: bytes, what: str) -> bytes:
+def _open(key: SecretBytes, blob: bytes, aad: bytes, what: str) -> SecretBytes:
     if len(blob) < NONCE + 16:
         raise IntegrityError(f"{what} is truncated")
     try:
-        return AESGCM(key).decrypt(blob[:NONCE], blob[NONCE:], aad)
-    except InvalidTag:
+        return native.aead_decrypt_secret(_AEAD, key, blob, aad)
+    except IntegrityError:
         raise IntegrityError(
             f"{what} failed authentication: altered, moved to another key, or wrong root key"
         ) from None
@@ -45,31 +44,29 @@ def new_dek() -> SecretBytes:
 
 
 def wrap_dek(root: SecretBytes, root_id: int, tenant: str, key_id: str, dek: SecretBytes) -> bytes:
-    return _seal(root.expose_secret(), dek.expose_secret(), _dek_aad(tenant, key_id, root_id))
+    return _seal(root, dek, _dek_aad(tenant, key_id, root_id))
 
 
 def unwrap_dek(root: SecretBytes, root_id: int, tenant: str, key_id: str, wrapped: bytes) -> SecretBytes:
-    return SecretBytes(_open(root.expose_secret(), wrapped, _dek_aad(tenant, key_id, root_id), "data key"))
+    return _open(root, wrapped, _dek_aad(tenant, key_id, root_id), "data key")
 
 
 def encrypt_material(
-    dek: SecretBytes, tenant: str, key_id: str, version: int, type: str, purpose: str, material: bytes
+    dek: SecretBytes, tenant: str, key_id: str, version: int, type: str, purpose: str, material: bytes | SecretBytes
 ) -> bytes:
-    return _seal(dek.expose_secret(), material, _material_aad(tenant, key_id, version, type, purpose))
+    return _seal(dek, material, _material_aad(tenant, key_id, version, type, purpose))
 
 
 def decrypt_material(
     dek: SecretBytes, tenant: str, key_id: str, version: int, type: str, purpose: str, blob: bytes
 ) -> SecretBytes:
     aad = _material_aad(tenant, key_id, version, type, purpose)
-    return SecretBytes(_open(dek.expose_secret(), blob, aad, f"key material of version {version}"))
+    return _open(dek, blob, aad, f"key material of version {version}")
 
 
 def wrap_root(unseal_key: SecretBytes, root_id: int, root: SecretBytes) -> bytes:
-    return _seal(unseal_key.expose_secret(), root.expose_secret(), json.dumps(["skms-root", root_id]).encode())
+    return _seal(unseal_key, root, json.dumps(["skms-root", root_id]).encode())
 
 
 def unwrap_root(unseal_key: SecretBytes, root_id: int, wrapped: bytes) -> SecretBytes:
-    return SecretBytes(
-        _open(unseal_key.expose_secret(), wrapped, json.dumps(["skms-root", root_id]).encode(), "root key")
-    )
+    return _open(unseal_key, wrapped, json.dumps(["skms-root", root_id]).encode(), "root key")

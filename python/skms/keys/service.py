@@ -33,6 +33,7 @@ from skms.crypto.keys import (
     SigningKey,
     VerifyingKey,
 )
+from skms.crypto.memory import exposed
 from skms.crypto.registry import CryptoPolicy, Purpose
 from skms.errors import (
     Conflict,
@@ -230,7 +231,7 @@ class KeyService:
         return cls(store, **options)
 
     async def close(self) -> None:
-        self.purge()
+        self.sealer.seal()  # a closed service keeps no secret: root keys and every on_seal holder too
         await self.store.close()
 
     def purge(self) -> None:
@@ -400,7 +401,7 @@ class KeyService:
     # -- lifecycle ------------------------------------------------------------------------------
 
     def _new_version(
-        self, record: KeyRecord, number: int, material: bytes, public_key: bytes | None, now: float
+        self, record: KeyRecord, number: int, material: SecretBytes, public_key: bytes | None, now: float
     ) -> VersionRecord:
         ttl = record.policy.get("version_ttl")
         blob = envelope.encrypt_material(
@@ -426,8 +427,7 @@ class KeyService:
             raise InvalidInput("create wallets with create_wallet")
         alg = registry.get(type) if tenant.startswith("__") else self.crypto_policy.check(type)
         key = alg.key_class.generate()
-        material = key.export(alg.storage_format)
-        assert isinstance(material, bytes)
+        material = key.export_secret(alg.storage_format)  # never a Python copy of the new key
         return await self._insert(
             tenant, name, type, _purpose_for(alg, purpose), labels, policy, state, material, _public_bytes(key, alg)
         )
@@ -441,7 +441,7 @@ class KeyService:
         labels: dict[str, str] | None,
         policy: dict[str, Any] | None,
         state: str,
-        material: bytes,
+        material: SecretBytes,
         public_key: bytes | None,
         meta: dict[str, Any] | None = None,
     ) -> KeyInfo:
@@ -518,8 +518,7 @@ class KeyService:
             raise InvalidState(f"a {record.state} key cannot be rotated")
         alg = registry.get(record.type)
         key = alg.key_class.generate()
-        material = key.export(alg.storage_format)
-        assert isinstance(material, bytes)
+        material = key.export_secret(alg.storage_format)
         public = _public_bytes(key, alg)
         now = self.clock()
         self.sealer.root()
@@ -628,7 +627,7 @@ class KeyService:
         self,
         tenant: str,
         name: str,
-        plaintext: bytes,
+        plaintext: bytes | SecretBytes,
         associated_data: bytes = b"",
         *,
         principal: object = None,
@@ -643,7 +642,11 @@ class KeyService:
         else:
             if associated_data:
                 raise InvalidInput("RSA-OAEP encryption takes no associated data")
-            data = key.public_key().encrypt(plaintext)
+            if isinstance(plaintext, SecretBytes):  # a data key: lent in a buffer wiped afterwards
+                with exposed(plaintext) as buffer:
+                    data = key.public_key().encrypt(buffer)
+            else:
+                data = key.public_key().encrypt(plaintext)
         return encode_versioned(version, data), version
 
     @_guarded("key:Decrypt")
@@ -694,7 +697,7 @@ class KeyService:
         if size not in (16, 24, 32, 64):
             raise InvalidInput(f"data keys are 16, 24, 32 or 64 bytes, not {size}")
         plaintext = SecretBytes.random(size)
-        text, version = await self.encrypt(tenant, name, plaintext.expose_secret(), associated_data)
+        text, version = await self.encrypt(tenant, name, plaintext, associated_data)
         return plaintext, text, version
 
     @_guarded("key:Sign")
@@ -833,14 +836,11 @@ class KeyService:
             from skms.keys import wallets
 
             root = wallets.WalletRoot.from_material(material, meta or {})
-            return await self._insert(
-                tenant, name, type, "derive", labels, policy, state, material.expose_secret(), None, root.meta()
-            )
+            return await self._insert(tenant, name, type, "derive", labels, policy, state, material, None, root.meta())
         # SKMS's own keys (tenants starting with "__") follow SKMS's needs, not the deployment's policy.
         alg = registry.get(type) if tenant.startswith("__") else self.crypto_policy.check(type)
         key = alg.key_class.load(material, alg.storage_format)
-        canonical = key.export(alg.storage_format)
-        assert isinstance(canonical, bytes)
+        canonical = key.export_secret(alg.storage_format)
         return await self._insert(
             tenant, name, type, _purpose_for(alg, purpose), labels, policy, state, canonical, _public_bytes(key, alg)
         )
@@ -865,7 +865,7 @@ class KeyService:
 
         root, phrase = wallets.WalletRoot.generate(words, passphrase, language)
         info = await self._insert(
-            tenant, name, WALLET_TYPE, "derive", labels, policy, KeyState.ACTIVE, root.material().expose_secret(),
+            tenant, name, WALLET_TYPE, "derive", labels, policy, KeyState.ACTIVE, root.material(),
             None, root.meta(),
         )  # fmt: skip
         return info, phrase
@@ -891,7 +891,7 @@ class KeyService:
                 raise InvalidInput("import a wallet from a phrase or a seed")
             root = wallets.WalletRoot.from_seed(seed)
         return await self._insert(
-            tenant, name, WALLET_TYPE, "derive", labels, policy, KeyState.ACTIVE, root.material().expose_secret(),
+            tenant, name, WALLET_TYPE, "derive", labels, policy, KeyState.ACTIVE, root.material(),
             None, root.meta(),
         )  # fmt: skip
 

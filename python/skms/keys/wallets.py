@@ -9,6 +9,7 @@ import base64
 from typing import Any
 
 from skms._native import SecretBytes
+from skms.crypto.memory import exposed, wipe
 from skms.errors import InvalidInput, UnsupportedOperation
 from skms.wallet import HDKey, Mnemonic, account_path, bitcoin, derive_addresses, ethereum, solana
 
@@ -50,14 +51,23 @@ class WalletRoot:
 
     @classmethod
     def from_material(cls, material: SecretBytes, meta: dict[str, Any]) -> "WalletRoot":
-        raw = material.expose_secret()
-        entropy = SecretBytes(raw[SEED:]) if len(raw) > SEED else None
-        root = cls(SecretBytes(raw[:SEED]), entropy, meta.get("language"))
+        n = len(material)
+        entropy = material.slice(SEED, n) if n > SEED else None
+        root = cls(material.slice(0, min(SEED, n)), entropy, meta.get("language"))
         return root._with_seed_length(int(meta.get("seed_length", SEED)))
 
     def material(self) -> SecretBytes:
-        entropy = self._entropy.expose_secret() if self._entropy is not None else b""
-        return SecretBytes(self._seed.expose_secret() + entropy)
+        parts = [self._seed] if self._entropy is None else [self._seed, self._entropy]
+        joined = bytearray(sum(len(p) for p in parts))  # filled in place, then wiped: no loose copy
+        try:
+            at = 0
+            for part in parts:
+                with exposed(part) as raw:
+                    joined[at : at + len(raw)] = raw
+                    at += len(raw)
+            return SecretBytes(joined)
+        finally:
+            wipe(joined)
 
     def meta(self) -> dict[str, Any]:
         words = len(self._entropy) * 3 // 4 if self._entropy is not None else None
@@ -72,7 +82,7 @@ class WalletRoot:
         root = self._roots.get(curve)
         if root is None:
             n = getattr(self, "_seed_length", SEED)
-            root = HDKey.from_seed(SecretBytes(self._seed.expose_secret()[:n]), curve)
+            root = HDKey.from_seed(self._seed.slice(0, n), curve)
             self._roots[curve] = root
         return root
 

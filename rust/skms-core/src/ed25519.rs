@@ -168,7 +168,12 @@ pub fn sign_batch<M: AsRef<[u8]> + Sync>(
     let key = signing_key(private_key)?;
     Ok(messages
         .par_iter()
-        .map(|m| key.sign(m.as_ref()).to_bytes())
+        .map(|m| {
+            let signature = key.sign(m.as_ref()).to_bytes();
+            // Signing hashed the seed on this pool thread's stack.
+            crate::symmetric::scrub_stack();
+            signature
+        })
         .collect())
 }
 

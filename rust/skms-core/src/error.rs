@@ -27,6 +27,9 @@ pub enum Error {
     /// An address with a bad encoding, checksum, prefix or network.
     #[error("{0}")]
     InvalidAddress(String),
+    /// Authenticated data that fails authentication (an AEAD tag, a truncated ciphertext).
+    #[error("{0}")]
+    Integrity(String),
     /// A well-formed request the algorithm cannot do (hardened public derivation, …).
     #[error("{0}")]
     Unsupported(String),
@@ -43,6 +46,7 @@ impl Error {
             Error::InvalidPath(_) => "InvalidPath",
             Error::InvalidExtendedKey(_) => "InvalidExtendedKey",
             Error::InvalidAddress(_) => "InvalidAddress",
+            Error::Integrity(_) => "IntegrityError",
             Error::Unsupported(_) => "UnsupportedOperation",
         }
     }
@@ -57,6 +61,7 @@ impl Error {
             | Error::InvalidPath(m)
             | Error::InvalidExtendedKey(m)
             | Error::InvalidAddress(m)
+            | Error::Integrity(m)
             | Error::Unsupported(m) => m,
         }
     }

@@ -153,7 +153,9 @@ fn check_signature(signature: &[u8], logn: u32) -> Result<()> {
 /// A fresh private key of `degree` (512 or 1024) from the OS CSPRNG. The
 /// public key is recomputed from it by [`public_key`].
 pub fn generate_private_key(degree: u32) -> Result<SecretBytes> {
-    Ok(keygen(logn_of_degree(degree)?, &mut OsRng))
+    let key = keygen(logn_of_degree(degree)?, &mut OsRng);
+    crate::symmetric::scrub_stack_deep();
+    Ok(key)
 }
 
 /// Key generation from `rng`: the crate draws one 32-byte seed and derives
@@ -167,6 +169,13 @@ fn keygen<R: CryptoRng + RngCore>(logn: u32, rng: &mut R) -> SecretBytes {
 
 /// The encoded public key of a private key.
 pub fn public_key(private_key: &[u8]) -> Result<Vec<u8>> {
+    let public = public_key_inner(private_key);
+    // The decoded key (f, g, F, G) was moved through frames below this one: wipe them all.
+    crate::symmetric::scrub_stack_deep();
+    public
+}
+
+fn public_key_inner(private_key: &[u8]) -> Result<Vec<u8>> {
     let key = signing_key(private_key)?;
     let mut public = vec![0u8; vrfy_key_size(key.get_logn())];
     key.to_verifying_key(&mut public);
@@ -175,7 +184,9 @@ pub fn public_key(private_key: &[u8]) -> Result<Vec<u8>> {
 
 /// Signs `message` (pure FN-DSA, empty context), randomized.
 pub fn sign(private_key: &[u8], message: &[u8]) -> Result<Vec<u8>> {
-    sign_with(private_key, &mut OsRng, &DOMAIN_NONE, &HASH_ID_RAW, message)
+    let signature = sign_with(private_key, &mut OsRng, &DOMAIN_NONE, &HASH_ID_RAW, message);
+    crate::symmetric::scrub_stack_deep();
+    signature
 }
 
 fn sign_with<R: CryptoRng + RngCore>(

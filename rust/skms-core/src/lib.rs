@@ -18,6 +18,7 @@ pub mod node_cache;
 pub mod secp256k1;
 pub mod secp_batch;
 pub mod secret;
+pub mod symmetric;
 pub mod wallet;
 pub mod zkp;
 

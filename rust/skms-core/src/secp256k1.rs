@@ -243,9 +243,12 @@ pub fn sign_batch(private_key: &[u8], digests: &[[u8; 32]]) -> Result<Vec<[u8; 6
     Ok(digests
         .par_iter()
         .map(|d| {
-            SECP256K1
+            let signature = SECP256K1
                 .sign_ecdsa(Message::from_digest(*d), &sk)
-                .serialize_compact()
+                .serialize_compact();
+            // The nonce derivation (RFC 6979) copied the key onto this pool thread's stack.
+            crate::symmetric::scrub_stack();
+            signature
         })
         .collect())
 }
@@ -256,10 +259,12 @@ pub fn sign_der_batch(private_key: &[u8], digests: &[[u8; 32]]) -> Result<Vec<Ve
     Ok(digests
         .par_iter()
         .map(|d| {
-            SECP256K1
+            let signature = SECP256K1
                 .sign_ecdsa(Message::from_digest(*d), &sk)
                 .serialize_der()
-                .to_vec()
+                .to_vec();
+            crate::symmetric::scrub_stack();
+            signature
         })
         .collect())
 }
@@ -283,9 +288,11 @@ pub fn sign_many(
         .map(|(i, (k, d))| {
             let sk = SecretKey::from_byte_array(**k)
                 .map_err(|_| Error::InvalidKey(format!("private_keys[{i}] must be in [1, n-1]")))?;
-            Ok(SECP256K1
+            let signature = SECP256K1
                 .sign_ecdsa(Message::from_digest(*d), &sk)
-                .serialize_compact())
+                .serialize_compact();
+            crate::symmetric::scrub_stack();
+            Ok(signature)
         })
         .collect()
 }

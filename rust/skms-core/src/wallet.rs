@@ -147,7 +147,10 @@ pub fn derive_addresses(
     let chunks: Vec<Vec<(String, String)>> = indices
         .par_chunks(CHUNK)
         .map(|chunk| {
-            let nodes = derive_chunk(&base, chunk, &t.suffix)?;
+            let nodes = derive_chunk(&base, chunk, &t.suffix);
+            // Hardened steps derive private keys on this pool thread's stack.
+            crate::symmetric::scrub_stack();
+            let nodes = nodes?;
             chunk
                 .iter()
                 .zip(&nodes)

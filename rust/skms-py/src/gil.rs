@@ -15,7 +15,10 @@ fn run<T, F>(f: F) -> NativeResult<T>
 where
     F: FnOnce() -> skms_core::Result<T>,
 {
-    match catch_unwind(AssertUnwindSafe(f)) {
+    let outcome = catch_unwind(AssertUnwindSafe(f));
+    // Most native calls handle a key: leave none of it in the dead stack frames below.
+    skms_core::symmetric::scrub_stack();
+    match outcome {
         Ok(result) => result.map_err(NativeError::Core),
         Err(payload) => {
             let message = payload

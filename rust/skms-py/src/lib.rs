@@ -18,6 +18,7 @@ mod gil;
 mod hashes;
 mod secp256k1;
 mod secret;
+mod symmetric;
 mod zkp;
 
 #[pymodule]
@@ -34,6 +35,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     ethereum::register(m)?;
     falcon::register(m)?;
     zkp::register(m)?;
+    symmetric::register(m)?;
     Ok(())
 }
 
