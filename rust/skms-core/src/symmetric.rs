@@ -320,9 +320,9 @@ mod tests {
             hex::encode(&tag),
             "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7"
         );
-        let key = [0x0bu8; 32];
         assert!(Mac::HmacSha256.verify(&key, b"Hi There", &tag).unwrap());
         assert!(!Mac::HmacSha256.verify(&key, b"Hi there", &tag).unwrap());
+        let key = [0x0bu8; 32];
         assert_eq!(Mac::HmacSha512.tag(&key, &[b"x"]).unwrap().len(), 64);
         let b3 = Mac::Blake3.tag(&key, &[b"data"]).unwrap();
         assert_eq!(b3, blake3::keyed_hash(&key, b"data").as_bytes());
