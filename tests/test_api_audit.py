@@ -339,9 +339,11 @@ def test_witness_finds_deleted_tails_chains_and_checkpoints(setup: ServerProcess
     for chain_id, (last, cps) in state.items():
         assert cps and cps[-1] == last
         assert max(cp.seq for cp in witnessed if cp.chain_id == chain_id) == last
-    usable = sorted((c for c, (last, cps) in state.items() if len(cps) >= 2 and last > cps[-2] + 1), key=str)
-    assert len(usable) >= 3, state
-    tail_chain, gone_chain, cp_chain = usable[:3]
+    # Two chains with two checkpoints or more (for the tail and the lone checkpoint), and a third.
+    usable = sorted((c for c, (last, cps) in state.items() if len(cps) >= 2), key=lambda c: -state[c][0])
+    assert len(usable) >= 2 and len(state) >= 3, state
+    tail_chain, cp_chain = usable[:2]
+    gone_chain = next(c for c in sorted(state) if c not in (tail_chain, cp_chain))
     [(public_key,)] = sql(
         server,
         "SELECT v.public_key FROM key_versions v JOIN keys k ON k.id = v.key_id "

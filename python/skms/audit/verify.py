@@ -62,6 +62,8 @@ def format_report(report: VerifyReport) -> str:
             f"{status:3}  {c.chain_id}: {c.records} records checked, {c.checkpoints} checkpoints "
             f"(last at {c.last_checkpoint_seq}), {c.unanchored} after the last checkpoint{witnessed}"
         )
+        if c.problem is not None:
+            lines.append(f"     {c.problem.kind} at record {c.problem.seq}: {c.problem.detail}")
     lines.append(
         f"{len(report.chains)} chains, {report.records_checked} records checked; "
         f"MACs {'checked' if report.mac_checked else 'not checked (offline)'}; "

@@ -216,9 +216,11 @@ def audit_verify(state: State, database: str | None, public_keys: tuple[str, ...
             )
         )
     else:
-        p = report["first_problem"]
-        click.echo(
-            click.style("TAMPERED", fg="red")
-            + f": chain {p['chain_id']} record {p['seq']}: {p['kind']} ({p['detail']})"
-        )
+        for c in report["chains"]:  # every damaged chain, with what is missing or changed
+            p = c.get("problem")
+            if p:
+                click.echo(
+                    click.style("TAMPERED", fg="red")
+                    + f": chain {p['chain_id']} record {p['seq']}: {p['kind']} ({p['detail']})"
+                )
     sys.exit(0 if report["ok"] else 1)
