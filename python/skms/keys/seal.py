@@ -320,6 +320,9 @@ class Sealer:
         except UnsealFailed as e:
             if throttle is not None and getattr(e, "tried_a_secret", True):
                 throttle.failed(source)
+                # Sealed, the audit log cannot take a record: the server log keeps the try (bounded
+                # by the back-off), never the material.
+                log.warning("failed unseal attempt", extra={"fields": {"source": source, "method": record.method}})
             raise
         finally:
             if throttle is not None:

@@ -82,12 +82,13 @@ def loose_store_files(path: str) -> list[tuple[str, int]]:
 
 
 def secure_store_files(path: str) -> None:
-    """Creates the database file 0600 (in a 0700 directory when it makes one) before SQLite does,
-    which gives its WAL and shared-memory files the database's mode; refuses loose files."""
-    directory = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(directory):
-        os.makedirs(directory, mode=0o700, exist_ok=True)
-    os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600))
+    """Creates the database file 0600 before SQLite does, which gives its WAL and shared-memory
+    files the database's mode; refuses loose files. A missing directory is an error (a mistyped
+    path must not start an empty store)."""
+    try:
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600))
+    except OSError as e:
+        raise StorageError(f"cannot open SQLite store {path}: {e.strerror}") from None
     loose = loose_store_files(path)
     if loose:
         named = ", ".join(f"{name} (mode {mode:04o})" for name, mode in loose)
