@@ -18,6 +18,7 @@ from litestar.testing import TestClient
 
 import skms.auth.api_keys as api_keys_module
 from security_support import PASSPHRASE, Harness, assert_401, assert_403, assert_problem, bearer, harness, settings_for
+from skms._native import SecretBytes
 from skms.api import create_app
 from skms.auth import ApiKeyManager
 from skms.auth.api_keys import Principal
@@ -178,8 +179,9 @@ def test_stored_as_keyed_hash(h: Harness) -> None:
         assert unkeyed not in raw and unkeyed.hex().encode() not in raw
     # …but HMAC-SHA256 under the pepper, itself an SKMS-managed key (encrypted at rest).
     record = h.run(h.app.state.service.store.get_api_key, key_id)
-    pepper = h.app.state.api_keys._pepper
-    assert isinstance(pepper, bytes) and len(pepper) >= 32
+    held = h.app.state.api_keys._pepper
+    assert isinstance(held, SecretBytes) and len(held) >= 32  # never a Python bytes copy (issue 13 #5)
+    pepper = held.expose_secret()
     assert record.secret_hash == hmac.digest(pepper, secret, "sha256")
     assert pepper not in raw
 

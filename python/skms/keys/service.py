@@ -33,7 +33,7 @@ from skms.crypto.keys import (
     SigningKey,
     VerifyingKey,
 )
-from skms.crypto.memory import exposed
+from skms.crypto.memory import exposed, wipe
 from skms.crypto.registry import CryptoPolicy, Purpose
 from skms.errors import (
     Conflict,
@@ -644,7 +644,11 @@ class KeyService:
                 raise InvalidInput("RSA-OAEP encryption takes no associated data")
             if isinstance(plaintext, SecretBytes):  # a data key: lent in a buffer wiped afterwards
                 with exposed(plaintext) as buffer:
-                    data = key.public_key().encrypt(buffer)
+                    copy = bytes(buffer)  # cryptography's RSA takes bytes only: wiped after the call
+                    try:
+                        data = key.public_key().encrypt(copy)
+                    finally:
+                        wipe(copy)
             else:
                 data = key.public_key().encrypt(plaintext)
         return encode_versioned(version, data), version
