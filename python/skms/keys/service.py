@@ -14,6 +14,7 @@ import asyncio
 import base64
 import functools
 import hashlib
+import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
@@ -37,11 +38,13 @@ from skms.crypto.memory import exposed, wipe
 from skms.crypto.registry import CryptoPolicy, Purpose
 from skms.errors import (
     Conflict,
+    IntegrityError,
     InvalidInput,
     InvalidSignature,
     InvalidState,
     NotFound,
     PolicyViolation,
+    StoreCorrupted,
     UnsupportedOperation,
 )
 from skms.keys import envelope
@@ -60,6 +63,8 @@ from skms.keys.model import (
 from skms.keys.seal import Sealer
 from skms.storage import open_store
 from skms.storage.base import KeyFilter, KeyRecord, KeyStore, VersionRecord
+
+log = logging.getLogger("skms.keys")
 
 if TYPE_CHECKING:
     from skms.keys.backup import BackupRecipient, BackupResult
@@ -166,6 +171,18 @@ def _guarded(action: str, named: bool = True) -> Callable[[F], F]:
     return decorate
 
 
+#: Types whose key generation takes milliseconds to seconds (RSA primes, Falcon's NTRU solve):
+#: generated on a thread, never on the event loop.
+SLOW_KEYGEN = ("rsa-", "falcon-")
+
+
+async def generate(alg: registry.Algorithm) -> Any:
+    """A new key of ``alg``; slow generations run off the event loop."""
+    if alg.id.startswith(SLOW_KEYGEN):
+        return await asyncio.to_thread(alg.key_class.generate)
+    return alg.key_class.generate()
+
+
 def _now() -> float:
     return time.time()
 
@@ -223,6 +240,8 @@ class KeyService:
         self.sealer.on_seal.append(self.purge)
         #: Called with (tenant, name) after every write: cross-node invalidation hooks in here.
         self.on_change: list[Callable[[str, str], None]] = []
+        #: Called with what failed (``"data key"``, ``"key material"``) when a stored row fails authentication.
+        self.on_corruption: list[Callable[[str], None]] = []
 
     @classmethod
     async def open(cls, url: str, **options: Any) -> "KeyService":
@@ -282,10 +301,22 @@ class KeyService:
         cache_key = (record.id, record.root_id, "dek")
         dek = self._deks.get(cache_key)
         if dek is None:
-            root = self.sealer.root_for(record.root_id)
-            dek = envelope.unwrap_dek(root, record.root_id, record.tenant, record.id, record.wrapped_dek)
+            try:
+                root = self.sealer.root_for(record.root_id)
+                dek = envelope.unwrap_dek(root, record.root_id, record.tenant, record.id, record.wrapped_dek)
+            except IntegrityError as e:
+                raise self._corrupted("data key", record, None, e) from None
             self._deks.put(cache_key, dek)
         return dek
+
+    def _corrupted(self, what: str, record: KeyRecord, version: int | None, error: Exception) -> StoreCorrupted:
+        """A stored row failed authentication: the server's fault, never the caller's (logged, counted)."""
+        row = {"key_id": record.id, "tenant": record.tenant, "root_id": record.root_id, "version": version}
+        log.error("stored %s failed authentication: %s", what, error, extra={"fields": {"row": row}})
+        for hook in self.on_corruption:
+            hook(what)
+        where = f"key {record.id}" + ("" if version is None else f" version {version}")
+        return StoreCorrupted(f"the stored {what} of {where} failed authentication: the store is damaged or altered")
 
     def data_key(self, record: KeyRecord) -> SecretBytes:
         """The unwrapped data key of a key (for modules that re-encrypt its versions: restore)."""
@@ -298,9 +329,13 @@ class KeyService:
     def _material(self, record: KeyRecord, version: VersionRecord) -> SecretBytes:
         if version.material is None:
             raise InvalidState(f"version {version.version} of {record.name!r} is destroyed")
-        return envelope.decrypt_material(
-            self._dek(record), record.tenant, record.id, version.version, record.type, record.purpose, version.material
-        )
+        dek = self._dek(record)
+        try:
+            return envelope.decrypt_material(
+                dek, record.tenant, record.id, version.version, record.type, record.purpose, version.material
+            )
+        except IntegrityError as e:
+            raise self._corrupted("key material", record, version.version, e) from None
 
     def _key_object(self, cached: _Cached, version: int) -> Any:
         record = cached.record
@@ -426,7 +461,7 @@ class KeyService:
         if type == WALLET_TYPE:
             raise InvalidInput("create wallets with create_wallet")
         alg = registry.get(type) if tenant.startswith("__") else self.crypto_policy.check(type)
-        key = alg.key_class.generate()
+        key = await generate(alg)
         material = key.export_secret(alg.storage_format)  # never a Python copy of the new key
         return await self._insert(
             tenant, name, type, _purpose_for(alg, purpose), labels, policy, state, material, _public_bytes(key, alg)
@@ -517,7 +552,7 @@ class KeyService:
         if record.state not in (KeyState.ACTIVE, KeyState.PRE_ACTIVE, KeyState.SUSPENDED):
             raise InvalidState(f"a {record.state} key cannot be rotated")
         alg = registry.get(record.type)
-        key = alg.key_class.generate()
+        key = await generate(alg)
         material = key.export_secret(alg.storage_format)
         public = _public_bytes(key, alg)
         now = self.clock()
