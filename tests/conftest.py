@@ -24,8 +24,9 @@ from urllib.parse import urlsplit
 import pytest
 from hypothesis import settings
 
-# Fixtures of the key service and storage tests (store per backend, services, fake clock).
-pytest_plugins = ["keys_support"]
+# Fixtures of the key service and storage tests (store per backend, services, fake clock), and
+# the SoftHSM2 token of the HSM tests.
+pytest_plugins = ["keys_support", "hsm_support"]
 
 VECTORS_DIR = Path(__file__).parent / "vectors"
 

@@ -126,11 +126,76 @@ class InternalError(SKMSError):
     """A bug in SKMS itself (for example a panic caught in the native core)."""
 
 
+class HsmError(SKMSError):
+    """A PKCS#11 token (HSM) failed or refused an operation (``skms.hsm``). ``ckr`` names the
+    PKCS#11 return value (``"CKR_…"``) when there is one. Never carries a PIN or key material."""
+
+    ckr: str | None = None
+
+    def __init__(self, message: str = "", ckr: str | None = None) -> None:
+        super().__init__(message)
+        if ckr is not None:
+            self.ckr = ckr
+
+
+class HsmConfigError(HsmError):
+    """The HSM settings cannot be used: no such module, no token named, no PIN source, unreadable PIN."""
+
+
+class HsmUnavailable(HsmError):
+    """The token cannot be used now (removed, device error, sessions closed, not logged in):
+    the pool reopens its sessions and logs in again on the next call."""
+
+
+class HsmTokenNotFound(HsmUnavailable):
+    """No token (or more than one) with the configured label or serial is present."""
+
+
+class HsmPinIncorrect(HsmUnavailable):
+    """The token refused the PIN (incorrect, or not a valid PIN)."""
+
+
+class HsmPinLocked(HsmUnavailable):
+    """The token's user PIN is locked or expired: only its security officer can help."""
+
+
+class HsmKeyNotFound(HsmError, NotFound):
+    """No object on the token has that label or id (or its handle went stale)."""
+
+
+class HsmKeyExists(HsmError, Conflict):
+    """An object with that label or id is already on the token (or more than one matches)."""
+
+
+class HsmOperationRefused(HsmError):
+    """The token refuses the operation by policy or capability: mechanism not supported, key
+    function not permitted, attribute sensitive, key not extractable, template inconsistent."""
+
+
+class HsmInvalidInput(HsmError, InvalidInput):
+    """The token refused an argument: data or signature of the wrong length, bad parameters."""
+
+
+class HsmIntegrityError(HsmError, IntegrityError):
+    """A ciphertext or wrapped key failed authentication in the token."""
+
+
 __all__ = [
     "AlgorithmNotAllowed",
     "AuditUnavailable",
     "Conflict",
     "Forbidden",
+    "HsmConfigError",
+    "HsmError",
+    "HsmIntegrityError",
+    "HsmInvalidInput",
+    "HsmKeyExists",
+    "HsmKeyNotFound",
+    "HsmOperationRefused",
+    "HsmPinIncorrect",
+    "HsmPinLocked",
+    "HsmTokenNotFound",
+    "HsmUnavailable",
     "IntegrityError",
     "InternalError",
     "InvalidAddress",

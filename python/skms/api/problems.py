@@ -37,11 +37,15 @@ STATUS: list[tuple[type[errors.SKMSError], int]] = [
     (errors.UnsupportedOperation, 422),
     (errors.Sealed, 503),
     (errors.StorageError, 503),
+    (errors.HsmUnavailable, 503),  # token removed, PIN refused, sessions lost: retry once it is back
+    (errors.HsmConfigError, 503),
+    (errors.HsmOperationRefused, 422),
     (errors.UnsealFailed, 400),
     (errors.StoreCorrupted, 500),  # before IntegrityError: corruption at rest is the server's fault
     (errors.IntegrityError, 400),
     (errors.InvalidInput, 400),
     (errors.InternalError, 500),
+    (errors.HsmError, 500),  # after InvalidInput/IntegrityError: their HSM kinds keep those codes
 ]
 
 

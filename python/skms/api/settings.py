@@ -9,7 +9,8 @@ from typing import Any
 import msgspec
 
 from skms.authz.ratelimit import DEFAULT_LIMITS, Limit
-from skms.errors import InvalidInput
+from skms.errors import HsmConfigError, InvalidInput
+from skms.hsm.config import HsmConfig
 
 #: Hosts that only this machine can reach.
 LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
@@ -114,6 +115,18 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     #: Audit records per second, per source and reason, of refused requests (failed authentication,
     #: bad input); past it, one summary record a second counts the rest (0: summaries only).
     audit_refusals_per_second: float = 10.0
+    #: A PKCS#11 HSM (skms.hsm, the ``skms[hsm]`` extra): the module's path, the token by label or by
+    #: serial, and where its user PIN is: a variable's *name* or a 0600 file, never the PIN itself.
+    #: Validated here; the server does not use the HSM yet (issue 14).
+    hsm_module: str | None = None
+    hsm_token_label: str | None = None
+    hsm_token_serial: str | None = None
+    hsm_pin_env: str | None = None
+    hsm_pin_file: str | None = None
+    #: HSM sessions (and threads) per worker.
+    hsm_sessions: int = 4
+    #: Draw new key material from the HSM's generator (C_GenerateRandom) instead of the OS.
+    hsm_random: bool = False
 
     def __post_init__(self) -> None:
         host, sep, port = self.listen.rpartition(":")
@@ -149,6 +162,26 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
             raise InvalidInput("audit_refusals_per_second must be 0 to 10000")
         if self.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
             raise InvalidInput(f"log_level must be DEBUG, INFO, WARNING or ERROR, got {self.log_level!r}")
+        self.hsm_config()  # the HSM settings are checked together
+
+    def hsm_config(self) -> HsmConfig | None:
+        """The HSM of these settings, or None without ``hsm_module``."""
+        if self.hsm_module is None:
+            given = [n for n, default in _HSM_DEFAULTS.items() if getattr(self, n) != default]
+            if given:
+                raise InvalidInput(f"{', '.join(given)}: set hsm_module (the PKCS#11 library's path) too")
+            return None
+        try:
+            return HsmConfig(
+                module=self.hsm_module,
+                token_label=self.hsm_token_label,
+                token_serial=self.hsm_token_serial,
+                pin_env=self.hsm_pin_env,
+                pin_file=self.hsm_pin_file,
+                sessions=self.hsm_sessions,
+            )
+        except HsmConfigError as e:
+            raise InvalidInput(str(e)) from None
 
     @property
     def host(self) -> str:
@@ -172,6 +205,9 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
 
 FIELDS = tuple(Settings.__struct_fields__)
+_HSM_DEFAULTS = {
+    f.name: f.default for f in msgspec.structs.fields(Settings) if f.name.startswith("hsm_") and f.name != "hsm_module"
+}
 
 
 def load_settings(environ: Mapping[str, str] = os.environ, config_file: str | None = None) -> Settings:
