@@ -245,12 +245,17 @@ def test_no_key_material_in_memory_after_seal(server: ServerProcess) -> None:
         for kind, _ in KEYS:
             r = api.post("/v1/keys", json={"name": f"mem-{kind.replace('+', '-')}", "type": kind})
             assert r.status_code in (200, 201), f"{kind}: {r.status_code} {r.text[:200]}"
+        r = api.post("/v1/wallets", json={"name": "mem-wallet", "words": 24})
+        assert r.status_code in (200, 201), r.text[:200]
     for _ in range(USES):
         for kind, operation in KEYS:
             use_key(server, f"mem-{kind.replace('+', '-')}", operation)
+        r = server.fresh_request("POST", "/v1/wallets/mem-wallet/addresses", json={"chain": "ethereum", "count": 2})
+        assert r.status_code == 200, r.text[:200]
     secrets = read_secrets(server)
     labels = {s.label for s in secrets}
     assert any(label.startswith("default/mem-aes256-gcm") for label in labels), labels
+    assert any(label.startswith("default/mem-wallet") for label in labels), labels
     assert any(label.startswith("__system/") for label in labels), "the system keys (audit, OAuth) are searched too"
     wanted = needles(secrets)
 
