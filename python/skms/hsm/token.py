@@ -5,9 +5,10 @@
 * PKCS#11 login is per token and per *application*: one "anchor" session logs in, and every
   pool session opened after it is logged in too. The anchor is never used for operations and
   stays open (closing it would log every session out).
-* Blocking calls run on a small ThreadPoolExecutor of this process (as many threads as
-  sessions), created on first use and keyed by ``os.getpid()`` with everything else, so a
-  forked worker never uses its parent's threads or sessions.
+* Blocking calls run on a few threads of this process (as many as sessions; :class:`Workers`),
+  started on first use and keyed by ``os.getpid()`` with everything else, so a forked worker
+  never uses its parent's threads or sessions. They hand results back to the event loop in
+  batches: one wake-up of the loop for all the calls that finished meanwhile.
 * Any :class:`~skms.errors.HsmUnavailable` (token removed, sessions closed, library not
   initialised, login lost) drops every session; the next call re-initialises the library when
   the failure may have left it stale, finds the token again and logs in again. Calls that
@@ -22,9 +23,9 @@ import contextlib
 import itertools
 import logging
 import os
+import queue
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -163,7 +164,7 @@ class _State:
         self.broken = False
         self.lib_generation = 0
         self.library: _Library | None = None
-        self.executor: ThreadPoolExecutor | None = None
+        self.workers: Workers | None = None
         self.closed = False
 
 
@@ -197,13 +198,15 @@ class Hsm:
                 self._state = _State(self.config)  # a forked child starts afresh
             return self._state
 
-    def _executor(self) -> ThreadPoolExecutor:
+    def _workers(self) -> Workers:
         st = self._st()
-        if st.executor is None:
+        if st.workers is None:
             with st.cond:
-                if st.executor is None:
-                    st.executor = ThreadPoolExecutor(max_workers=self.config.sessions, thread_name_prefix="skms-hsm")
-        return st.executor
+                if st.closed:
+                    raise HsmUnavailable("HSM: the pool is closed")
+                if st.workers is None:
+                    st.workers = Workers(self.config.sessions)
+        return st.workers
 
     def _open_locked(self, st: _State) -> None:
         """Finds the token and logs in, if not done yet (called with ``st.cond`` held)."""
@@ -397,7 +400,7 @@ class Hsm:
 
     async def _submit(self, fn: Callable[[PooledSession], T], doing: str, idempotent: bool, opens: bool = False) -> T:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor(), self._call, fn, doing, idempotent, opens)
+        return await self._workers().submit(loop, lambda: self._call(fn, doing, idempotent, opens))
 
     def close(self) -> None:
         """Logs out and closes every session and the threads of this process."""
@@ -407,10 +410,10 @@ class Hsm:
             idle, st.idle = st.idle, []
             st.total -= len(idle)
             anchor, st.anchor, st.token = st.anchor, None, None
-            executor, st.executor = st.executor, None
+            workers, st.workers = st.workers, None
             st.cond.notify_all()
-        if executor is not None:
-            executor.shutdown(wait=True)
+        if workers is not None:
+            workers.stop()
         for pooled in idle:
             self._close_quietly(pooled.session)
         if anchor is not None:
@@ -807,6 +810,65 @@ class Hsm:
         st = self._st()
         with st.cond:
             return st.total, len(st.idle)
+
+
+class Workers:
+    """Threads that run blocking calls for asyncio callers (like ``run_in_executor``), but
+    return results in batches: the first result of a batch wakes the loop once, and the loop
+    settles every result that arrived by then. With a token at 10,000 signatures a second,
+    a wake-up per call costs the loop (and the GIL) as much as the signing."""
+
+    def __init__(self, threads: int) -> None:
+        self.jobs: queue.SimpleQueue[tuple[asyncio.AbstractEventLoop, asyncio.Future[Any], Callable[[], Any]] | None]
+        self.jobs = queue.SimpleQueue()
+        self.lock = threading.Lock()
+        self.done: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], Any, BaseException | None]]] = {}
+        self.threads = [threading.Thread(target=self._work, name=f"skms-hsm-{i}", daemon=True) for i in range(threads)]
+        for thread in self.threads:
+            thread.start()
+
+    def submit(self, loop: asyncio.AbstractEventLoop, fn: Callable[[], T]) -> asyncio.Future[T]:
+        future: asyncio.Future[T] = loop.create_future()
+        self.jobs.put((loop, future, fn))
+        return future
+
+    def stop(self) -> None:
+        for _ in self.threads:
+            self.jobs.put(None)
+        for thread in self.threads:
+            if thread is not threading.current_thread():
+                thread.join()
+
+    def _work(self) -> None:
+        while (job := self.jobs.get()) is not None:
+            loop, future, fn = job
+            if future.cancelled():
+                continue
+            try:
+                outcome: tuple[asyncio.Future[Any], Any, BaseException | None] = (future, fn(), None)
+            except BaseException as e:  # handed to the awaiting task, as run_in_executor does
+                outcome = (future, None, e)
+            with self.lock:
+                batch = self.done.setdefault(loop, [])
+                batch.append(outcome)
+                first = len(batch) == 1
+            if first:
+                try:
+                    loop.call_soon_threadsafe(self._settle, loop)
+                except RuntimeError:  # the loop is closed: nobody awaits these any more
+                    with self.lock:
+                        self.done.pop(loop, None)
+
+    def _settle(self, loop: asyncio.AbstractEventLoop) -> None:
+        with self.lock:
+            batch = self.done.pop(loop, [])
+        for future, result, error in batch:
+            if future.cancelled():
+                continue
+            if error is not None:
+                future.set_exception(error)
+            else:
+                future.set_result(result)
 
 
 _CLASS_NAMES = {
