@@ -379,6 +379,35 @@ async def test_find_duplicate_and_destroy(hsm: Hsm, softhsm: SoftHsm) -> None:
         await hsm.destroy(label="never-made")
 
 
+async def test_keys_skms_does_not_make_are_named_as_such(hsm: Hsm) -> None:
+    label, key_id = _label("aes-128")
+    await hsm.run(lambda s: s.generate_key(KeyType.AES, 128, label=label, id=key_id, store=True))
+    with pytest.raises(errors.HsmOperationRefused, match=r"type or size SKMS does not make \(AES\)"):
+        await hsm.find_key(label=label)
+    assert (await hsm.find_key(key_id=(await hsm.generate_aes_key(*_label("aes-256"))).id)).kind is KeyKind.AES_256
+
+
+async def test_pool_errors_reach_the_awaiting_task_and_cancellation_is_harmless(hsm: Hsm) -> None:
+    def fails(session: Any) -> None:
+        raise ValueError("not a PKCS#11 error")
+
+    with pytest.raises(ValueError, match="not a PKCS#11 error"):
+        await hsm.run(fails)
+    pair = await hsm.generate_keypair(KeyKind.ED25519, *_label("cancel"))
+    tasks = [asyncio.create_task(hsm.sign(pair.ref, MESSAGE)) for _ in range(50)]
+    await asyncio.sleep(0)
+    for task in tasks[::2]:
+        task.cancel()
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    assert all(isinstance(r, asyncio.CancelledError) for r in results[::2])
+    assert all(isinstance(r, bytes) and len(r) == 64 for r in results[1::2])
+    assert await hsm.verify(pair.ref, MESSAGE, await hsm.sign(pair.ref, MESSAGE))
+    opened, idle = hsm.pool_size()
+    assert opened == idle  # every session came back
+    # The blocking form, for start-up and the CLI.
+    assert hsm.call(lambda s: len(s.generate_random(64)), idempotent=True) == 8
+
+
 async def test_random_from_the_token(hsm: Hsm) -> None:
     draws = [await hsm.generate_random(32) for _ in range(8)]
     assert all(len(d) == 32 for d in draws) and len(set(draws)) == 8

@@ -109,7 +109,7 @@ def keypair_capabilities(kind: KeyKind) -> MechanismFlag:
 
 def kind_of(key_type: KeyType, read: Any) -> KeyKind:
     """The kind of a token object of ``key_type``; ``read(attribute)`` reads its attributes."""
-    if key_type == KeyType.AES:
+    if key_type == KeyType.AES and read(Attribute.VALUE_LEN) == 32:
         return KeyKind.AES_256
     if key_type == KeyType.RSA:
         bits = len(bytes(read(Attribute.MODULUS)).lstrip(b"\0")) * 8
@@ -121,7 +121,8 @@ def kind_of(key_type: KeyType, read: Any) -> KeyKind:
         for kind, oid in _CURVE_OIDS.items():
             if params == encode_named_curve_parameters(oid):
                 return kind
-    raise HsmOperationRefused(f"HSM: the object is a {getattr(key_type, 'name', key_type)} key SKMS does not use")
+    name = getattr(key_type, "name", key_type)
+    raise HsmOperationRefused(f"HSM: the object is a key of a type or size SKMS does not make ({name})")
 
 
 def _der_octets(value: bytes) -> bytes:
