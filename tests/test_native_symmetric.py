@@ -97,3 +97,23 @@ def test_exposed_and_take_wipe_their_buffers() -> None:
     secret = take(data)
     assert data == bytes(32)
     assert secret == hashlib.sha256(b"a library's secret").digest()
+
+
+@pytest.mark.parametrize("size", [16, 24, 32])
+def test_key_wrap_matches_cryptography(size: int) -> None:
+    from cryptography.hazmat.primitives import keywrap as reference
+
+    from skms.crypto import keywrap
+
+    kek = os.urandom(size)
+    for length in (1, 7, 16, 24, 40, 1345):
+        key = os.urandom(length)
+        wrapped = keywrap.wrap_key(SecretBytes(kek), SecretBytes(key), padding=True)
+        assert wrapped == reference.aes_key_wrap_with_padding(kek, key)
+        assert keywrap.unwrap_key(SecretBytes(kek), wrapped, padding=True) == key
+        if length >= 16 and length % 8 == 0:
+            plain = reference.aes_key_wrap(kek, key)
+            assert keywrap.wrap_key(kek, key) == plain
+            assert keywrap.unwrap_key(kek, plain) == key
+    with pytest.raises(errors.IntegrityError):
+        keywrap.unwrap_key(kek, bytes(len(wrapped)), padding=True)

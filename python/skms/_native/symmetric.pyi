@@ -7,7 +7,16 @@ for the AEADs (``nonce ‖ ciphertext ‖ tag``, fresh random nonce), ``hmac-sha
 
 from . import SecretBytes
 
-__all__ = ["aead_decrypt", "aead_decrypt_secret", "aead_encrypt", "mac", "mac_secret", "mac_verify"]
+__all__ = [
+    "aead_decrypt",
+    "aead_decrypt_secret",
+    "aead_encrypt",
+    "key_unwrap_secret",
+    "key_wrap",
+    "mac",
+    "mac_secret",
+    "mac_verify",
+]
 
 def aead_encrypt(
     algorithm: str, key: SecretBytes | bytes, plaintext: bytes | SecretBytes, associated_data: bytes
@@ -24,3 +33,9 @@ def mac_verify(algorithm: str, key: SecretBytes | bytes, data: bytes, tag: bytes
 
 def mac_secret(algorithm: str, key: SecretBytes | bytes, data: bytes) -> SecretBytes:
     """The tag as a secret (a key derived with a MAC)."""
+
+def key_wrap(wrapping_key: SecretBytes | bytes, key: SecretBytes | bytes, padding: bool) -> bytes:
+    """AES key wrap: RFC 3394, or RFC 5649 with ``padding``."""
+
+def key_unwrap_secret(wrapping_key: SecretBytes | bytes, wrapped: bytes, padding: bool) -> SecretBytes:
+    """Raises :class:`skms.errors.IntegrityError` for a wrong key or altered data."""

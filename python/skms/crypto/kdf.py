@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from skms._native import SecretBytes
 from skms.crypto.keys import require_bytes
+from skms.crypto.memory import exposed, take
 from skms.errors import InvalidInput, InvalidType, UnknownAlgorithm
 
 _HASHES: dict[str, type[hashes.HashAlgorithm]] = {
@@ -73,7 +74,10 @@ def hkdf(
     _check_length(length)
     if (salt is not None and not isinstance(salt, bytes)) or not isinstance(info, bytes):
         raise InvalidType("salt and info must be bytes")
-    return SecretBytes(HKDF(_hash(hash), length, salt, info).derive(_material(ikm)))
+    if isinstance(ikm, SecretBytes):  # lent in a wiped buffer; the output goes straight into a SecretBytes
+        with exposed(ikm) as buffer:
+            return take(HKDF(_hash(hash), length, salt, info).derive(buffer))
+    return take(HKDF(_hash(hash), length, salt, info).derive(_material(ikm)))
 
 
 def pbkdf2(

@@ -1,25 +1,28 @@
-"""AES key wrap: RFC 3394 (KW) and RFC 5649 (KWP, with padding)."""
+"""AES key wrap: RFC 3394 (KW) and RFC 5649 (KWP, with padding).
 
-from cryptography.hazmat.primitives import keywrap
+Native (``aes-kw``) on SecretBytes: neither the wrapping key nor an unwrapped key is ever a
+Python object, whose freed memory would keep it after a seal (see :mod:`skms.crypto.memory`).
+"""
 
 from skms._native import SecretBytes
+from skms._native.symmetric import key_unwrap_secret
+from skms._native.symmetric import key_wrap as _key_wrap
 from skms.crypto.keys import require_bytes
 from skms.errors import IntegrityError, InvalidInput, InvalidType
 
 
-def _kek(wrapping_key: bytes | SecretBytes) -> bytes:
+def _kek(wrapping_key: bytes | SecretBytes) -> bytes | SecretBytes:
     if not isinstance(wrapping_key, bytes | SecretBytes):
         raise InvalidType(f"the wrapping key must be bytes or SecretBytes, got {type(wrapping_key).__name__}")
-    kek = wrapping_key.expose_secret() if isinstance(wrapping_key, SecretBytes) else wrapping_key
-    if len(kek) not in (16, 24, 32):
-        raise InvalidInput(f"wrapping key must be 16, 24 or 32 bytes, got {len(kek)}")
-    return kek
+    if len(wrapping_key) not in (16, 24, 32):
+        raise InvalidInput(f"wrapping key must be 16, 24 or 32 bytes, got {len(wrapping_key)}")
+    return wrapping_key
 
 
-def _plain(key: bytes | SecretBytes) -> bytes:
+def _plain(key: bytes | SecretBytes) -> bytes | SecretBytes:
     if not isinstance(key, bytes | SecretBytes):
         raise InvalidType(f"the key to wrap must be bytes or SecretBytes, got {type(key).__name__}")
-    return key.expose_secret() if isinstance(key, SecretBytes) else key
+    return key
 
 
 def wrap_key(wrapping_key: bytes | SecretBytes, key: bytes | SecretBytes, padding: bool = False) -> bytes:
@@ -28,26 +31,23 @@ def wrap_key(wrapping_key: bytes | SecretBytes, key: bytes | SecretBytes, paddin
     if padding:
         if not plain:
             raise InvalidInput("the key to wrap is empty")
-        return keywrap.aes_key_wrap_with_padding(kek, plain)
+        return _key_wrap(kek, plain, True)
     if len(plain) < 16 or len(plain) % 8:
         raise InvalidInput(
             f"RFC 3394 wraps keys of at least 16 bytes in 8-byte steps, got {len(plain)}; use padding=True (RFC 5649)"
         )
-    return keywrap.aes_key_wrap(kek, plain)
+    return _key_wrap(kek, plain, False)
 
 
 def unwrap_key(wrapping_key: bytes | SecretBytes, wrapped: bytes, padding: bool = False) -> SecretBytes:
     """Unwraps; a wrong key or any changed byte raises :class:`IntegrityError`."""
     kek = _kek(wrapping_key)
     require_bytes(wrapped, "the wrapped key")
-    try:
-        if padding:
-            return SecretBytes(keywrap.aes_key_unwrap_with_padding(kek, wrapped))
-        if len(wrapped) < 24 or len(wrapped) % 8:
-            raise IntegrityError(f"an RFC 3394 wrapped key is 24+ bytes in 8-byte steps, got {len(wrapped)}")
-        return SecretBytes(keywrap.aes_key_unwrap(kek, wrapped))
-    except keywrap.InvalidUnwrap:
-        raise IntegrityError("key unwrap failed: wrong wrapping key or altered data") from None
+    if padding:
+        return key_unwrap_secret(kek, wrapped, True)
+    if len(wrapped) < 24 or len(wrapped) % 8:
+        raise IntegrityError(f"an RFC 3394 wrapped key is 24+ bytes in 8-byte steps, got {len(wrapped)}")
+    return key_unwrap_secret(kek, wrapped, False)
 
 
 __all__ = ["unwrap_key", "wrap_key"]

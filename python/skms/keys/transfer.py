@@ -50,11 +50,13 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from skms._native import SecretBytes
 from skms.crypto import kdf, keywrap, registry
 from skms.crypto.keys import KemPublicKey, require_bytes
+from skms.crypto.memory import take, wipe
 from skms.errors import (
     Conflict,
     IntegrityError,
     InvalidInput,
     InvalidKey,
+    InvalidType,
     NotFound,
     PolicyViolation,
     UnsupportedOperation,
@@ -110,8 +112,15 @@ def check_tenant(tenant: object) -> str:
     return tenant
 
 
-def _plain(material: bytes | SecretBytes) -> bytes:
-    return material.expose_secret() if isinstance(material, SecretBytes) else material
+def _rsa_encrypt(recipient: rsa.RSAPublicKey, plain: bytes | SecretBytes) -> bytes:
+    """RSA-OAEP of ``plain``; ``cryptography`` takes bytes only, so a secret's copy is wiped after."""
+    if not isinstance(plain, SecretBytes):
+        return recipient.encrypt(plain, _OAEP)
+    copy = plain.expose_secret()
+    try:
+        return recipient.encrypt(copy, _OAEP)
+    finally:
+        wipe(copy)
 
 
 def _kek(shared: SecretBytes) -> SecretBytes:
@@ -137,8 +146,10 @@ def wrap_material(algorithm: str, public_key: bytes, material: bytes | SecretByt
     """Wraps key material for ``public_key`` (the client side of an import, and export)."""
     wrapping_type = _wrapping_type(algorithm)
     require_bytes(public_key, "the wrapping public key")
-    plain = _plain(material)
-    if not plain:
+    plain = material
+    if not isinstance(plain, bytes | SecretBytes):
+        raise InvalidType(f"the key material must be bytes or SecretBytes, got {type(plain).__name__}")
+    if not len(plain):
         raise InvalidInput("the key material is empty")
     if algorithm in (RSA_OAEP, RSA_AES_KWP):
         recipient = _rsa_recipient(public_key)
@@ -148,9 +159,9 @@ def wrap_material(algorithm: str, public_key: bytes, material: bytes | SecretByt
                 raise InvalidInput(
                     f"{algorithm} wraps at most {limit} bytes, the material has {len(plain)}; use {RSA_AES_KWP}"
                 )
-            return recipient.encrypt(plain, _OAEP)
+            return _rsa_encrypt(recipient, plain)
         aes = SecretBytes.random(32)
-        return recipient.encrypt(aes.expose_secret(), _OAEP) + keywrap.wrap_key(aes, plain, padding=True)
+        return _rsa_encrypt(recipient, aes) + keywrap.wrap_key(aes, plain, padding=True)
     kem: KemPublicKey = registry.load_public_key(wrapping_type, public_key, "raw")  # type: ignore[assignment]
     shared, ciphertext = kem.encapsulate()
     return ciphertext + keywrap.wrap_key(_kek(shared), plain, padding=True)
@@ -160,15 +171,15 @@ def unwrap_material(algorithm: str, private_key: Any, wrapped: bytes) -> SecretB
     """Undoes :func:`wrap_material` with the wrapping private key object; IntegrityError otherwise."""
     _wrapping_type(algorithm)
     if algorithm == RSA_OAEP:
-        return SecretBytes(private_key.decrypt(wrapped))
+        return take(private_key.decrypt(wrapped))
     if algorithm == RSA_AES_KWP:
         size = private_key.public_key().bits // 8
         if len(wrapped) <= size:
             raise IntegrityError(f"{algorithm} data is shorter than its RSA block")
-        aes = private_key.decrypt(wrapped[:size])
+        aes = take(private_key.decrypt(wrapped[:size]))
         if len(aes) != 32:
             raise IntegrityError(f"{algorithm} data does not carry a 32-byte AES key")
-        return _kwp_unwrap(SecretBytes(aes), wrapped[size:])
+        return _kwp_unwrap(aes, wrapped[size:])
     size = _KEM_CIPHERTEXT[algorithm]
     if len(wrapped) <= size:
         raise IntegrityError(f"{algorithm} data is shorter than its KEM ciphertext")
@@ -203,12 +214,11 @@ async def get_import_parameters(
     alg = service.crypto_policy.check(wrapping_type)
     service.sealer.root()
     key = await asyncio.to_thread(alg.key_class.generate)  # RSA key generation takes a while
-    material = key.export(alg.storage_format)
-    assert isinstance(material, bytes)
+    material = key.export_secret(alg.storage_format)
     token_id = secrets.token_urlsafe(32)
     expires_at = service.clock() + ttl
     info = await service.insert_material(
-        INTERNAL_TENANT, f"import-{uuid.uuid4()}", wrapping_type, SecretBytes(material),
+        INTERNAL_TENANT, f"import-{uuid.uuid4()}", wrapping_type, material,
         purpose="encrypt" if alg.family == "rsa" else "kem", labels={"skms.use": "import-wrapping"},
     )  # fmt: skip
     record = await service.store.get_key(INTERNAL_TENANT, info.name)

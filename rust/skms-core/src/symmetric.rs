@@ -241,6 +241,73 @@ impl Mac {
     }
 }
 
+/// The RFC 3394 / RFC 5649 failure every bad unwrap reports (the cause is not told apart).
+const UNWRAP_FAILED: &str = "key unwrap failed: wrong wrapping key or altered data";
+
+macro_rules! with_kek {
+    ($kek:expr, |$k:ident| $body:expr) => {
+        match $kek.len() {
+            16 => {
+                let $k = Box::new(aes_kw::KekAes128::try_from($kek).map_err(|_| bad_kek($kek))?);
+                $body
+            }
+            24 => {
+                let $k = Box::new(aes_kw::KekAes192::try_from($kek).map_err(|_| bad_kek($kek))?);
+                $body
+            }
+            32 => {
+                let $k = Box::new(aes_kw::KekAes256::try_from($kek).map_err(|_| bad_kek($kek))?);
+                $body
+            }
+            _ => return Err(bad_kek($kek)),
+        }
+    };
+}
+
+fn bad_kek(kek: &[u8]) -> Error {
+    Error::InvalidInput(format!(
+        "wrapping key must be 16, 24 or 32 bytes, got {}",
+        kek.len()
+    ))
+}
+
+/// AES key wrap of `key` under `kek`: RFC 3394, or RFC 5649 with `padding`.
+pub fn key_wrap(kek: &[u8], key: &[u8], padding: bool) -> Result<Vec<u8>> {
+    let bad =
+        |_| Error::InvalidInput("the key to wrap has a length the key wrap cannot take".into());
+    with_kek!(kek, |k| if padding {
+        k.wrap_with_padding_vec(key).map_err(bad)
+    } else {
+        k.wrap_vec(key).map_err(bad)
+    })
+}
+
+/// The key in `wrapped`, in a buffer of exactly its size; an integrity error otherwise.
+pub fn key_unwrap(kek: &[u8], wrapped: &[u8], padding: bool) -> Result<Vec<u8>> {
+    if wrapped.len() < 16 || !wrapped.len().is_multiple_of(8) {
+        return Err(Error::Integrity(UNWRAP_FAILED.into()));
+    }
+    let mut out = vec![0u8; wrapped.len() - 8];
+    let result = with_kek!(kek, |k| if padding {
+        k.unwrap_with_padding(wrapped, &mut out)
+            .map(|plain| plain.len())
+    } else {
+        k.unwrap(wrapped, &mut out).map(|()| out.len())
+    });
+    match result {
+        Ok(len) if len == out.len() => Ok(out),
+        Ok(len) => {
+            let exact = out[..len].to_vec();
+            out.zeroize();
+            Ok(exact)
+        }
+        Err(_) => {
+            out.zeroize();
+            Err(Error::Integrity(UNWRAP_FAILED.into()))
+        }
+    }
+}
+
 /// Overwrites the stack below the caller with zeros. Keyed code leaves key
 /// bytes and key schedules in its dead stack frames (a value moved out of a
 /// frame is not wiped there), which later calls reuse only partly; a call that
@@ -309,6 +376,43 @@ mod tests {
             0x73, 0x8b,
         ]);
         assert_eq!(Aead::Aes256Gcm.open(&key, &blob, b"").unwrap(), b"");
+    }
+
+    #[test]
+    fn key_wrap_known_answers_and_refusals() {
+        // RFC 3394 4.6: 256-bit key data with a 256-bit KEK.
+        let kek: Vec<u8> = (0u8..32).collect();
+        let data = hex::decode("00112233445566778899AABBCCDDEEFF000102030405060708090A0B0C0D0E0F")
+            .unwrap();
+        let wrapped = key_wrap(&kek, &data, false).unwrap();
+        assert_eq!(
+            hex::encode_upper(&wrapped),
+            "28C9F404C4B810F4CBCCB35CFB87F8263F5786E2D80ED326CBC7F0E71A99F43BFB988B9B7A02DD21"
+        );
+        assert_eq!(key_unwrap(&kek, &wrapped, false).unwrap(), data);
+        // RFC 5649 4: 20 octets under a 192-bit KEK.
+        let kek = hex::decode("5840df6e29b02af1ab493b705bf16ea1ae8338f4dcc176a8").unwrap();
+        let data = hex::decode("c37b7e6492584340bed12207808941155068f738").unwrap();
+        let wrapped = key_wrap(&kek, &data, true).unwrap();
+        assert_eq!(
+            hex::encode(&wrapped),
+            "138bdeaa9b8fa7fc61f97742e72248ee5ae6ae5360d1ae6a5f54f373fa543b6a"
+        );
+        assert_eq!(key_unwrap(&kek, &wrapped, true).unwrap(), data);
+        let mut bad = wrapped.clone();
+        bad[3] ^= 1;
+        assert!(matches!(
+            key_unwrap(&kek, &bad, true),
+            Err(Error::Integrity(_))
+        ));
+        assert!(matches!(
+            key_unwrap(&kek, &wrapped[..12], true),
+            Err(Error::Integrity(_))
+        ));
+        assert!(matches!(
+            key_wrap(&kek[..5], &data, true),
+            Err(Error::InvalidInput(_))
+        ));
     }
 
     #[test]

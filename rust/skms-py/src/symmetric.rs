@@ -147,6 +147,38 @@ fn mac_secret(
     Ok(PySecretBytes::wrap(skms_core::SecretBytes::new(tag)))
 }
 
+/// AES key wrap (RFC 3394, or RFC 5649 with `padding`) of `key` (`bytes` or `SecretBytes`).
+#[pyfunction]
+fn key_wrap<'py>(
+    py: Python<'py>,
+    wrapping_key: &Bound<'py, PyAny>,
+    key: &Bound<'py, PyAny>,
+    padding: bool,
+) -> NativeResult<Bound<'py, PyBytes>> {
+    let kek = args::secret(wrapping_key, "wrapping_key")?;
+    let k = args::secret(key, "key")?;
+    let out = maybe_without_gil(py, k.len(), || {
+        skms_core::symmetric::key_wrap(kek, k, padding)
+    })?;
+    Ok(PyBytes::new(py, &out))
+}
+
+/// The key in an RFC 3394 / RFC 5649 wrapping, as a `SecretBytes`; `IntegrityError` otherwise.
+#[pyfunction]
+fn key_unwrap_secret(
+    py: Python<'_>,
+    wrapping_key: &Bound<'_, PyAny>,
+    wrapped: &Bound<'_, PyAny>,
+    padding: bool,
+) -> NativeResult<PySecretBytes> {
+    let kek = args::secret(wrapping_key, "wrapping_key")?;
+    let w = args::bytes(wrapped, "wrapped")?;
+    let out = maybe_without_gil(py, w.len(), || {
+        skms_core::symmetric::key_unwrap(kek, w, padding)
+    })?;
+    Ok(PySecretBytes::wrap(skms_core::SecretBytes::new(out)))
+}
+
 pub fn register(parent: &Bound<'_, PyModule>) -> PyResult<()> {
     let m = PyModule::new(parent.py(), "symmetric")?;
     m.add_function(wrap_pyfunction!(aead_encrypt, &m)?)?;
@@ -155,5 +187,7 @@ pub fn register(parent: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(mac, &m)?)?;
     m.add_function(wrap_pyfunction!(mac_verify, &m)?)?;
     m.add_function(wrap_pyfunction!(mac_secret, &m)?)?;
+    m.add_function(wrap_pyfunction!(key_wrap, &m)?)?;
+    m.add_function(wrap_pyfunction!(key_unwrap_secret, &m)?)?;
     crate::add_submodule(parent, &m)
 }
