@@ -155,6 +155,9 @@ class ServerProcess:
     proc: subprocess.Popen[bytes] | None = None
     secrets: set[str] = field(default_factory=set)
     _clients: list[httpx.Client] = field(default_factory=list)
+    #: ``skms serve --dev`` (key-file store, admin token on disk); False: a plain ``skms serve`` whose
+    #: store the test initializes (``env`` must name its database), not waited on for readiness.
+    dev: bool = True
 
     @property
     def url(self) -> str:
@@ -181,6 +184,8 @@ class ServerProcess:
                 break
             if attempt == 2 or "already in use" not in self.stderr_path.read_text(errors="replace"):
                 raise RuntimeError(f"skms serve did not start ({self.backend}):\n{self._tail()}")
+        if not self.dev:
+            return
         self.token = (self.data_dir / "admin-token").read_text().strip()
         self.secret(self.token)
         self.secret(self.token.rpartition("_")[2])  # the secret part alone
@@ -190,7 +195,7 @@ class ServerProcess:
         env = {k: v for k, v in os.environ.items() if not k.startswith("SKMS_") or k.startswith("SKMS_TEST_")}
         env.update({"SKMS_LOG_LEVEL": "INFO", "PYTHONUNBUFFERED": "1"})
         env.update(self.env)
-        cmd = [*skms_command(), "serve", "--dev", "--data-dir", str(self.data_dir),
+        cmd = [*skms_command(), "serve", *(["--dev"] if self.dev else []), "--data-dir", str(self.data_dir),
                "--listen", f"127.0.0.1:{self.port}", "--workers", str(WORKERS)]  # fmt: skip
         with self.stdout_path.open("ab") as out, self.stderr_path.open("ab") as err:
             self.proc = subprocess.Popen(

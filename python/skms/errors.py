@@ -180,6 +180,16 @@ class HsmIntegrityError(HsmError, IntegrityError):
     """A ciphertext or wrapped key failed authentication in the token."""
 
 
+class TransitUnavailable(SKMSError):
+    """The transit seal's server (another SKMS server holding the key that wraps this store's
+    unseal key) is unreachable, sealed, or refuses the configured token or key: retry once it is back.
+    ``reason`` is one word for status and logs: ``unreachable``, ``sealed``, ``token``, ``key``, ``refused``."""
+
+    def __init__(self, message: str, reason: str = "refused") -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
 __all__ = [
     "AlgorithmNotAllowed",
     "AuditUnavailable",
@@ -215,6 +225,7 @@ __all__ = [
     "Sealed",
     "StorageError",
     "StoreCorrupted",
+    "TransitUnavailable",
     "Unauthenticated",
     "UnknownAlgorithm",
     "UnsealFailed",

@@ -39,6 +39,7 @@ STATUS: list[tuple[type[errors.SKMSError], int]] = [
     (errors.StorageError, 503),
     (errors.HsmUnavailable, 503),  # token removed, PIN refused, sessions lost: retry once it is back
     (errors.HsmConfigError, 503),
+    (errors.TransitUnavailable, 503),  # the transit seal's server is down, sealed or refuses us
     (errors.HsmOperationRefused, 422),
     (errors.UnsealFailed, 400),
     (errors.StoreCorrupted, 500),  # before IntegrityError: corruption at rest is the server's fault

@@ -11,6 +11,7 @@ import msgspec
 from skms.authz.ratelimit import DEFAULT_LIMITS, Limit
 from skms.errors import HsmConfigError, InvalidInput
 from skms.hsm.config import HsmConfig
+from skms.keys.transit import TransitConfig
 
 #: Hosts that only this machine can reach.
 LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
@@ -127,6 +128,18 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     hsm_sessions: int = 4
     #: Draw new key material from the HSM's generator (C_GenerateRandom) instead of the OS.
     hsm_random: bool = False
+    #: The ``transit`` seal (skms.keys.transit): another SKMS server whose ``aes256-gcm`` key wraps
+    #: this store's unseal key: its address (https://, or http:// to loopback only), the key's name,
+    #: and where its token is (a variable's *name* or a 0600 file, never the token itself); optional
+    #: CA bundle and client certificate (mTLS). Longest wait between auto-unseal retries, seconds.
+    transit_address: str | None = None
+    transit_key: str | None = None
+    transit_token_env: str | None = None
+    transit_token_file: str | None = None
+    transit_ca_file: str | None = None
+    transit_client_cert: str | None = None
+    transit_client_key: str | None = None
+    transit_retry_max: float = 30.0
 
     def __post_init__(self) -> None:
         host, sep, port = self.listen.rpartition(":")
@@ -163,6 +176,7 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
         if self.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
             raise InvalidInput(f"log_level must be DEBUG, INFO, WARNING or ERROR, got {self.log_level!r}")
         self.hsm_config()  # the HSM settings are checked together
+        self.transit_config()  # and the transit seal's
 
     def hsm_config(self) -> HsmConfig | None:
         """The HSM of these settings, or None without ``hsm_module``."""
@@ -182,6 +196,26 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
             )
         except HsmConfigError as e:
             raise InvalidInput(str(e)) from None
+
+    def transit_config(self) -> TransitConfig | None:
+        """The transit seal's server of these settings, or None without ``transit_address``."""
+        if self.transit_address is None:
+            given = [n for n, default in _TRANSIT_DEFAULTS.items() if getattr(self, n) != default]
+            if given:
+                raise InvalidInput(f"{', '.join(given)}: set transit_address (the transit server) too")
+            return None
+        if self.transit_key is None:
+            raise InvalidInput("transit_address needs transit_key (the aes256-gcm key's name on that server)")
+        return TransitConfig(
+            address=self.transit_address,
+            key=self.transit_key,
+            token_env=self.transit_token_env,
+            token_file=self.transit_token_file,
+            ca_file=self.transit_ca_file,
+            client_cert=self.transit_client_cert,
+            client_key=self.transit_client_key,
+            retry_max=self.transit_retry_max,
+        )
 
     @property
     def host(self) -> str:
@@ -207,6 +241,12 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 FIELDS = tuple(Settings.__struct_fields__)
 _HSM_DEFAULTS = {
     f.name: f.default for f in msgspec.structs.fields(Settings) if f.name.startswith("hsm_") and f.name != "hsm_module"
+}
+
+_TRANSIT_DEFAULTS = {
+    f.name: f.default
+    for f in msgspec.structs.fields(Settings)
+    if f.name.startswith("transit_") and f.name != "transit_address"
 }
 
 
