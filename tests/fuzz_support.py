@@ -94,6 +94,8 @@ FIELD_VALUES: dict[str, st.SearchStrategy[Any]] = {
     "name": st.one_of(st.from_regex(r"\Afz-[a-z0-9]{1,12}\Z"), nasty_text),
     "size": st.one_of(st.sampled_from([16, 24, 32, 64]), ints),
     "words": st.one_of(st.sampled_from([12, 15, 18, 21, 24]), ints),
+    # Addresses to derive: small or out of range (a valid count of 100 000 costs seconds per example).
+    "count": st.one_of(st.integers(-3, 50), st.sampled_from([0, 100_001, 2**31, 2**32, 2**64 - 1, -(2**63)])),
     # Byte fields with the lengths their parsers expect, as well as any other.
     "public_key": st.one_of(st.binary(min_size=1216, max_size=1216), st.binary(max_size=40)).map(_b64),
     "backup_private_key": st.one_of(st.binary(min_size=32, max_size=32), st.binary(max_size=40)).map(_b64),

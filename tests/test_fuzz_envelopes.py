@@ -303,7 +303,7 @@ def payloads(draw: st.DrawFn) -> bytes:
     return msgspec.json.encode(document)[: draw(st.integers(0, 400))]
 
 
-@PROPERTY_FIXTURES
+@settings(max_examples=80, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(payload=payloads())
 @example(b"[" * 100_000 + b"]" * 100_000)  # nesting past the JSON decoder's recursion limit
 @example(b'{"format": 1, "keys": ' + b"[" * 100_000 + b"]" * 100_000 + b"}")
