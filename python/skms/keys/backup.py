@@ -49,6 +49,7 @@ from skms.crypto import kdf, registry
 from skms.crypto.hybrid import XWingKey, XWingPublicKey
 from skms.errors import Conflict, Forbidden, IntegrityError, InvalidInput, InvalidKey, InvalidType, NotFound
 from skms.keys import envelope
+from skms.keys.backends import SOFTWARE, backend_of
 from skms.keys.model import KeyPolicy, backup_allowed, check_name
 from skms.keys.seal import enough_shares
 from skms.keys.transfer import INTERNAL_TENANT, check_tenant
@@ -297,6 +298,8 @@ async def backup(
 
             async def one(name: str = name, tenant: str = tenant) -> None:
                 record = await service.store.get_key(tenant, name)  # fresh: the policy decides
+                if backend_of(record) != SOFTWARE:
+                    raise Forbidden(f"{name!r} lives in the HSM: its material never leaves the token, so no backup")
                 if not backup_allowed(record.policy):
                     raise _not_backed_up(name)
                 included.append(record)
@@ -307,7 +310,8 @@ async def backup(
 
         async def every() -> None:
             for record in await _selected(service, tenant):
-                (included if backup_allowed(record.policy) else skipped).append(record)
+                wanted = backup_allowed(record.policy) and backend_of(record) == SOFTWARE
+                (included if wanted else skipped).append(record)
 
         await service.guard.run(principal, "key:Backup", tenant or "*", "key:*", every, [recipient])
         if any(r.type == WALLET_TYPE for r in included):  # key:Backup alone does not reach wallets

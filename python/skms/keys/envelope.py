@@ -64,6 +64,25 @@ def decrypt_material(
     return _open(dek, blob, aad, f"key material of version {version}")
 
 
+def _reference_aad(tenant: str, key_id: str, version: int, type: str, purpose: str) -> bytes:
+    # Its own label: a reference moved into a software row (or material into an HSM row) fails.
+    return json.dumps(["skms-hsm-reference", tenant, key_id, version, type, purpose]).encode()
+
+
+def encrypt_reference(
+    dek: SecretBytes, tenant: str, key_id: str, version: int, type: str, purpose: str, reference: bytes
+) -> bytes:
+    """The stored form of an HSM-resident version: where its token object is (not secret, but bound to the row)."""
+    return _seal(dek, reference, _reference_aad(tenant, key_id, version, type, purpose))
+
+
+def decrypt_reference(
+    dek: SecretBytes, tenant: str, key_id: str, version: int, type: str, purpose: str, blob: bytes
+) -> bytes:
+    aad = _reference_aad(tenant, key_id, version, type, purpose)
+    return _open(dek, blob, aad, f"HSM reference of version {version}").expose_secret()
+
+
 def wrap_root(unseal_key: SecretBytes, root_id: int, root: SecretBytes) -> bytes:
     return _seal(unseal_key, root, json.dumps(["skms-root", root_id]).encode())
 

@@ -28,26 +28,30 @@ from skms.crypto.keys import (
     AeadKey,
     DecryptingKey,
     KemPrivateKey,
-    Key,
     MacKey,
-    PrivateKey,
     SigningKey,
-    VerifyingKey,
 )
-from skms.crypto.memory import exposed, wipe
 from skms.crypto.registry import CryptoPolicy, Purpose
 from skms.errors import (
     Conflict,
-    IntegrityError,
+    HsmUnavailable,
     InvalidInput,
-    InvalidSignature,
     InvalidState,
     NotFound,
     PolicyViolation,
     StoreCorrupted,
     UnsupportedOperation,
 )
-from skms.keys import envelope
+from skms.keys import backends, envelope
+from skms.keys.backends import (
+    BACKENDS,
+    HSM,
+    SOFTWARE,
+    KeyBackend,
+    SoftwareBackend,
+    backend_of,
+    public_bytes,
+)
 from skms.keys.cache import TtlCache
 from skms.keys.model import (
     KeyPolicy,
@@ -67,7 +71,9 @@ from skms.storage.base import KeyFilter, KeyRecord, KeyStore, VersionRecord
 log = logging.getLogger("skms.keys")
 
 if TYPE_CHECKING:
+    from skms.hsm import Hsm
     from skms.keys.backup import BackupRecipient, BackupResult
+    from skms.keys.hsm_backend import Pkcs11Backend
 
 T = TypeVar("T")
 
@@ -77,7 +83,7 @@ _PURPOSE_OF = {
 }  # fmt: skip
 F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
 
-WALLET_TYPE = "hd-wallet"
+WALLET_TYPE = backends.WALLET_TYPE
 UNSET: Any = object()
 MAX_LIST = 1000
 
@@ -111,6 +117,8 @@ class KeyInfo:
     destroyed_at: float | None
     versions: tuple[VersionInfo, ...]
     meta: dict[str, Any] = field(default_factory=dict)
+    #: Where the material is: "software" (envelope-encrypted in the store) or "hsm" (in the token).
+    backend: str = SOFTWARE
 
 
 @dataclass(slots=True)
@@ -171,18 +179,6 @@ def _guarded(action: str, named: bool = True) -> Callable[[F], F]:
     return decorate
 
 
-#: Types whose key generation takes milliseconds to seconds (RSA primes, Falcon's NTRU solve):
-#: generated on a thread, never on the event loop.
-SLOW_KEYGEN = ("rsa-", "falcon-")
-
-
-async def generate(alg: registry.Algorithm) -> Any:
-    """A new key of ``alg``; slow generations run off the event loop."""
-    if alg.id.startswith(SLOW_KEYGEN):
-        return await asyncio.to_thread(alg.key_class.generate)
-    return alg.key_class.generate()
-
-
 def _now() -> float:
     return time.time()
 
@@ -198,14 +194,6 @@ def _purpose_for(alg: registry.Algorithm, purpose: str | None) -> str:
     return purpose
 
 
-def _public_bytes(key: Key, alg: registry.Algorithm) -> bytes | None:
-    if not isinstance(key, PrivateKey):
-        return None
-    exported = key.public_key().export("spki-der" if alg.family == "rsa" else "raw")
-    assert isinstance(exported, bytes)
-    return exported
-
-
 def _info(record: KeyRecord, versions: Sequence[VersionRecord]) -> KeyInfo:
     return KeyInfo(
         id=record.id, tenant=record.tenant, name=record.name, type=record.type, purpose=record.purpose,
@@ -213,7 +201,7 @@ def _info(record: KeyRecord, versions: Sequence[VersionRecord]) -> KeyInfo:
         latest_version=record.latest_version, min_version=record.min_version, created_at=record.created_at,
         updated_at=record.updated_at, deletion_at=record.deletion_at, destroyed_at=record.destroyed_at,
         versions=tuple(VersionInfo(v.version, v.created_at, v.state, v.expires_at, v.public_key) for v in versions),
-        meta=dict(record.meta),
+        meta=dict(record.meta), backend=backend_of(record),
     )  # fmt: skip
 
 
@@ -228,6 +216,7 @@ class KeyService:
         material_entries: int = 10_000,
         metadata_ttl: float = 1.0,
         clock: Callable[[], float] = _now,
+        hsm: "Hsm | None" = None,
     ) -> None:
         self.store = store
         self.sealer = Sealer(store)
@@ -236,6 +225,10 @@ class KeyService:
         self.clock = clock
         self._materials: TtlCache[Any] = TtlCache(material_entries, material_ttl)
         self._deks: TtlCache[SecretBytes] = TtlCache(material_entries, material_ttl)
+        self.software = SoftwareBackend(self.sealer, self._deks, self._corrupted)
+        self.hsm_backend: Pkcs11Backend | None = None
+        if hsm is not None:
+            self.use_hsm(hsm)
         self._meta: TtlCache[_Cached] = TtlCache(material_entries, metadata_ttl)
         self.sealer.on_seal.append(self.purge)
         #: Called with (tenant, name) after every write: cross-node invalidation hooks in here.
@@ -248,6 +241,38 @@ class KeyService:
         store = open_store(url)
         await store.open()
         return cls(store, **options)
+
+    def use_hsm(self, hsm: "Hsm") -> None:
+        """Makes keys with ``backend="hsm"`` possible (and usable) in ``hsm``'s token."""
+        from skms.keys.hsm_backend import Pkcs11Backend
+
+        self.hsm_backend = Pkcs11Backend(hsm, self.software)
+
+    def _backend(self, record: KeyRecord) -> KeyBackend:
+        """The backend a key's material lives in."""
+        if backend_of(record) == HSM:
+            return self._hsm(record.name)
+        return self.software
+
+    def _hsm_backend(self) -> "Pkcs11Backend | None":
+        """The HSM backend: the one given, or on the token the server opened for its seal (hsm_* settings)."""
+        if self.hsm_backend is None:
+            hsm = getattr(self.sealer, "hsm", None)
+            if hsm is not None:
+                self.use_hsm(hsm)
+        return self.hsm_backend
+
+    def _hsm(self, name: str) -> "Pkcs11Backend":
+        backend = self._hsm_backend()
+        if backend is None:
+            raise HsmUnavailable(f"{name!r} lives in an HSM, and this server has no HSM configured (hsm_module)")
+        return backend
+
+    def _software_only(self, record: KeyRecord) -> None:
+        if backend_of(record) == HSM:
+            raise UnsupportedOperation(
+                f"{record.name!r} lives in the HSM: its material never leaves the token (no export, no backup)"
+            )
 
     async def close(self) -> None:
         self.sealer.seal()  # a closed service keeps no secret: root keys and every on_seal holder too
@@ -298,16 +323,7 @@ class KeyService:
         return cached
 
     def _dek(self, record: KeyRecord) -> SecretBytes:
-        cache_key = (record.id, record.root_id, "dek")
-        dek = self._deks.get(cache_key)
-        if dek is None:
-            try:
-                root = self.sealer.root_for(record.root_id)
-                dek = envelope.unwrap_dek(root, record.root_id, record.tenant, record.id, record.wrapped_dek)
-            except IntegrityError as e:
-                raise self._corrupted("data key", record, None, e) from None
-            self._deks.put(cache_key, dek)
-        return dek
+        return self.software.data_key(record)
 
     def _corrupted(self, what: str, record: KeyRecord, version: int | None, error: Exception) -> StoreCorrupted:
         """A stored row failed authentication: the server's fault, never the caller's (logged, counted)."""
@@ -323,21 +339,16 @@ class KeyService:
         return self._dek(record)
 
     def version_material(self, record: KeyRecord, version: VersionRecord) -> SecretBytes:
-        """The decrypted material of one version. The caller enforces the key's policy (export, backup)."""
+        """The decrypted material of one version. The caller enforces the key's policy (export, backup);
+        an HSM-resident key's material never leaves the token (UnsupportedOperation)."""
         return self._material(record, version)
 
     def _material(self, record: KeyRecord, version: VersionRecord) -> SecretBytes:
-        if version.material is None:
-            raise InvalidState(f"version {version.version} of {record.name!r} is destroyed")
-        dek = self._dek(record)
-        try:
-            return envelope.decrypt_material(
-                dek, record.tenant, record.id, version.version, record.type, record.purpose, version.material
-            )
-        except IntegrityError as e:
-            raise self._corrupted("key material", record, version.version, e) from None
+        self._software_only(record)
+        return self.software.material(record, version)
 
     def _key_object(self, cached: _Cached, version: int) -> Any:
+        """The handle of one version from the key's backend (a key object, or a token reference), cached."""
         record = cached.record
         obj = self._materials.get((record.id, version))
         if obj is not None:
@@ -345,14 +356,7 @@ class KeyService:
         v = cached.versions.get(version)
         if v is None:
             raise NotFound(f"{record.name!r} has no version {version}")
-        material = self._material(record, v)
-        if record.type == WALLET_TYPE:
-            from skms.keys import wallets
-
-            obj = wallets.WalletRoot.from_material(material, record.meta)
-        else:
-            alg = registry.get(record.type)
-            obj = alg.key_class.load(material, alg.storage_format)
+        obj = self._backend(record).load(record, v)
         self._materials.put((record.id, version), obj)
         return obj
 
@@ -438,10 +442,13 @@ class KeyService:
     def _new_version(
         self, record: KeyRecord, number: int, material: SecretBytes, public_key: bytes | None, now: float
     ) -> VersionRecord:
+        return self._version_row(record, number, self.software.seal(record, number, material), public_key, now)
+
+    @staticmethod
+    def _version_row(
+        record: KeyRecord, number: int, blob: bytes, public_key: bytes | None, now: float
+    ) -> VersionRecord:
         ttl = record.policy.get("version_ttl")
-        blob = envelope.encrypt_material(
-            self._dek(record), record.tenant, record.id, number, record.type, record.purpose, material
-        )
         return VersionRecord(record.id, number, now, "enabled", blob, public_key, None if not ttl else now + ttl)
 
     @_guarded("key:Create")
@@ -455,17 +462,64 @@ class KeyService:
         labels: dict[str, str] | None = None,
         policy: dict[str, Any] | None = None,
         state: str = KeyState.ACTIVE,
+        backend: str = SOFTWARE,
         principal: object = None,
     ) -> KeyInfo:
-        """A new key with version 1 (generated here; its material never leaves unprotected)."""
+        """A new key with version 1 (generated here; its material never leaves unprotected).
+
+        ``backend="hsm"``: generated in, and used inside, the configured PKCS#11 token.
+        """
         if type == WALLET_TYPE:
             raise InvalidInput("create wallets with create_wallet")
+        if backend not in BACKENDS:
+            raise InvalidInput(
+                f"unknown key backend {backend!r}; expected one of {', '.join(BACKENDS)}", field="backend"
+            )
         alg = registry.get(type) if tenant.startswith("__") else self.crypto_policy.check(type)
-        key = await generate(alg)
-        material = key.export_secret(alg.storage_format)  # never a Python copy of the new key
+        if backend == HSM:
+            return await self._insert_hsm(tenant, name, alg, _purpose_for(alg, purpose), labels, policy, state)
+        material, public = await self.software.generate(alg)
         return await self._insert(
-            tenant, name, type, _purpose_for(alg, purpose), labels, policy, state, material, _public_bytes(key, alg)
+            tenant, name, type, _purpose_for(alg, purpose), labels, policy, state, material, public
         )
+
+    async def _insert_hsm(
+        self,
+        tenant: str,
+        name: str,
+        alg: registry.Algorithm,
+        purpose: str,
+        labels: dict[str, str] | None,
+        policy: dict[str, Any] | None,
+        state: str,
+    ) -> KeyInfo:
+        """A key whose version 1 is generated in the token: the object first, the row after it."""
+        hsm = self._hsm_backend()
+        if hsm is None:
+            raise InvalidInput(
+                "backend 'hsm' needs an HSM: this server has none configured (set hsm_module and the token)",
+                field="backend",
+            )
+        from skms.keys.hsm_backend import check_type
+
+        check_type(alg.id)
+        wanted = KeyPolicy.for_new_key(policy)
+        if wanted.exportable or wanted.allow_backup:
+            raise InvalidInput(
+                "an HSM-resident key never leaves the token: its policy cannot be exportable or allow_backup",
+                field="policy",
+            )
+        record, _ = self._new_record(tenant, name, alg.id, purpose, labels, policy, state, {"backend": HSM})
+        now = record.created_at
+        blob, public = await hsm.create(record, 1)
+        version = self._version_row(record, 1, blob, public, now)
+        try:
+            await self.store.create_key(record, [version])
+        except BaseException:
+            await asyncio.shield(hsm.forget_blob(record, 1, blob))  # no row: the object goes too
+            raise
+        self._changed(tenant, name)
+        return _info(record, [version])
 
     async def _insert(
         self,
@@ -480,6 +534,24 @@ class KeyService:
         public_key: bytes | None,
         meta: dict[str, Any] | None = None,
     ) -> KeyInfo:
+        record, now = self._new_record(tenant, name, type, purpose, labels, policy, state, meta)
+        version = self._new_version(record, 1, material, public_key, now)
+        await self.store.create_key(record, [version])
+        self._changed(tenant, name)
+        return _info(record, [version])
+
+    def _new_record(
+        self,
+        tenant: str,
+        name: str,
+        type: str,
+        purpose: str,
+        labels: dict[str, str] | None,
+        policy: dict[str, Any] | None,
+        state: str,
+        meta: dict[str, Any] | None,
+    ) -> tuple[KeyRecord, float]:
+        """The row of a new key (checked), with a fresh data key wrapped by the root key."""
         check_name(name)
         labels = check_labels(labels)
         pol = KeyPolicy.for_new_key(policy)
@@ -495,11 +567,8 @@ class KeyService:
             wrapped_dek=envelope.wrap_dek(root, root_id, tenant, key_id, dek), root_id=root_id,
             next_rotation_at=None if not pol.rotation_period else now + pol.rotation_period, meta=meta or {},
         )  # fmt: skip
-        self._deks.put((key_id, root_id, "dek"), dek)
-        version = self._new_version(record, 1, material, public_key, now)
-        await self.store.create_key(record, [version])
-        self._changed(tenant, name)
-        return _info(record, [version])
+        self.software.new_data_key(record, dek)
+        return record, now
 
     @_guarded("key:Update")
     async def update_key(
@@ -551,10 +620,9 @@ class KeyService:
             raise UnsupportedOperation("a wallet cannot be rotated: its addresses come from its one root")
         if record.state not in (KeyState.ACTIVE, KeyState.PRE_ACTIVE, KeyState.SUSPENDED):
             raise InvalidState(f"a {record.state} key cannot be rotated")
-        alg = registry.get(record.type)
-        key = await generate(alg)
-        material = key.export_secret(alg.storage_format)
-        public = _public_bytes(key, alg)
+        if backend_of(record) == HSM:
+            return await self._rotate_hsm(record, expected_latest)
+        material, public = await self.software.generate(registry.get(record.type))
         now = self.clock()
         self.sealer.root()
 
@@ -564,6 +632,32 @@ class KeyService:
         updated, _ = await self.store.add_version(record.id, make, expected_latest)
         self._changed(record.tenant, record.name)
         return _info(updated, await self.store.get_versions(updated.id))
+
+    async def _rotate_hsm(self, record: KeyRecord, expected_latest: int | None) -> KeyInfo:
+        """A new token object for the next version, then its row; a lost race deletes the object again."""
+        hsm = self._hsm(record.name)
+        self.sealer.root()
+        for _ in range(5):
+            number = record.latest_version + 1
+            blob, public = await hsm.create(record, number)
+            now = self.clock()
+
+            def make(
+                current: KeyRecord, n: int, blob: bytes = blob, public: bytes | None = public, now: float = now
+            ) -> VersionRecord:
+                return self._version_row(current, n, blob, public, now)
+
+            try:
+                updated, _ = await self.store.add_version(record.id, make, expected_latest or record.latest_version)
+            except BaseException as e:
+                await asyncio.shield(hsm.forget_blob(record, number, blob))
+                if not isinstance(e, Conflict) or expected_latest is not None:
+                    raise
+                record = await self.store.get_key_by_id(record.id)  # another rotation won: go again
+                continue
+            self._changed(record.tenant, record.name)
+            return _info(updated, await self.store.get_versions(updated.id))
+        raise Conflict(f"{record.name!r} is being rotated concurrently; try again")
 
     @_guarded("key:SetState")
     async def set_state(self, tenant: str, name: str, state: str, *, principal: object = None) -> KeyInfo:
@@ -617,6 +711,9 @@ class KeyService:
 
     async def _destroy(self, record: KeyRecord) -> KeyInfo:
         versions = await self.store.get_versions(record.id)
+        # Where the material lives first (an HSM's objects), the store after: an interrupted
+        # destruction stays due and runs again, and never leaves an object no row names.
+        await self._backend(record).destroy(record, versions)
         await self.store.destroy_versions(record.id, [v.version for v in versions])
         now = self.clock()
         updated = await self.store.update_key(
@@ -629,9 +726,10 @@ class KeyService:
     async def trim_versions(self, tenant: str, name: str, *, principal: object = None) -> KeyInfo:
         """Destroys the material of every version below the minimum version."""
         record = await self.store.get_key(tenant, name)
-        below = [v.version for v in await self.store.get_versions(record.id) if v.version < record.min_version]
+        below = [v for v in await self.store.get_versions(record.id) if v.version < record.min_version]
         if below:
-            await self.store.destroy_versions(record.id, below)
+            await self._backend(record).destroy(record, below)
+            await self.store.destroy_versions(record.id, [v.version for v in below])
         self._changed(tenant, name)
         return _info(record, await self.store.get_versions(record.id))
 
@@ -672,20 +770,7 @@ class KeyService:
         version = self._for_protect(cached, "encrypt")
         key = self._key_object(cached, version)
         self._check_purpose(cached, "encrypt")
-        if isinstance(key, AeadKey):
-            data = key.encrypt(plaintext, associated_data)
-        else:
-            if associated_data:
-                raise InvalidInput("RSA-OAEP encryption takes no associated data")
-            if isinstance(plaintext, SecretBytes):  # a data key: lent in a buffer wiped afterwards
-                with exposed(plaintext) as buffer:
-                    copy = bytes(buffer)  # cryptography's RSA takes bytes only: wiped after the call
-                    try:
-                        data = key.public_key().encrypt(copy)
-                    finally:
-                        wipe(copy)
-            else:
-                data = key.public_key().encrypt(plaintext)
+        data = await self._backend(cached.record).encrypt(key, plaintext, associated_data)
         return encode_versioned(version, data), version
 
     @_guarded("key:Decrypt")
@@ -704,9 +789,7 @@ class KeyService:
         self._for_process(cached, version, "decrypt")
         key = self._key_object(cached, version)
         self._check_purpose(cached, "decrypt")
-        if isinstance(key, AeadKey):
-            return key.decrypt(data, associated_data)
-        return key.decrypt(data)  # type: ignore[no-any-return]
+        return await self._backend(cached.record).decrypt(key, data, associated_data)
 
     @_guarded("key:Rewrap")
     async def rewrap(
@@ -754,11 +837,10 @@ class KeyService:
         version = self._for_protect(cached, "sign")
         key = self._key_object(cached, version)
         self._check_purpose(cached, "sign")
-        if prehashed:
-            if not hasattr(key, "sign_digest"):
-                raise UnsupportedOperation(f"{cached.record.type} keys sign messages, not digests")
-            return encode_versioned(version, key.sign_digest(message)), version
-        return encode_versioned(version, key.sign(message)), version
+        record = cached.record
+        return encode_versioned(
+            version, await self._backend(record).sign(key, record.type, message, prehashed)
+        ), version
 
     @_guarded("key:Sign")
     async def sign_batch(
@@ -768,12 +850,9 @@ class KeyService:
         cached = await self._load(tenant, name)
         self._require(cached, SigningKey, "sign")
         version = self._for_protect(cached, "sign")
-        key: SigningKey = self._key_object(cached, version)
+        key = self._key_object(cached, version)
         self._check_purpose(cached, "sign")
-        if len(messages) > 64:
-            signatures = await asyncio.to_thread(key.sign_batch, messages)
-        else:
-            signatures = key.sign_batch(messages)
+        signatures = await self._backend(cached.record).sign_batch(key, messages)
         return [encode_versioned(version, sig) for sig in signatures], version
 
     @_guarded("key:Verify")
@@ -791,16 +870,10 @@ class KeyService:
         cached = await self._load(tenant, name)
         self._require(cached, SigningKey, "verify")
         self._for_process(cached, version, "verify")
-        public: VerifyingKey = self._key_object(cached, version).public_key()
+        key = self._key_object(cached, version)
         self._check_purpose(cached, "verify")
-        try:
-            if prehashed:
-                if not hasattr(public, "verify_digest"):
-                    raise UnsupportedOperation(f"{cached.record.type} keys verify messages, not digests")
-                return bool(public.verify_digest(message, data))
-            return public.verify(message, data)
-        except InvalidSignature:
-            return False
+        record = cached.record
+        return await self._backend(record).verify(key, record.type, message, data, prehashed)
 
     @_guarded("key:Mac")
     async def mac(self, tenant: str, name: str, data: bytes, *, principal: object = None) -> tuple[str, int]:
@@ -855,7 +928,7 @@ class KeyService:
         v = cached.versions.get(number)
         if v is None:
             raise NotFound(f"{name!r} has no version {number}")
-        return cached.record, number, self._material(cached.record, v)
+        return cached.record, number, self._material(cached.record, v)  # refused for an HSM-resident key
 
     async def insert_material(
         self,
@@ -881,7 +954,7 @@ class KeyService:
         key = alg.key_class.load(material, alg.storage_format)
         canonical = key.export_secret(alg.storage_format)
         return await self._insert(
-            tenant, name, type, _purpose_for(alg, purpose), labels, policy, state, canonical, _public_bytes(key, alg)
+            tenant, name, type, _purpose_for(alg, purpose), labels, policy, state, canonical, public_bytes(key, alg)
         )
 
     # -- wallets ---------------------------------------------------------------------------------
