@@ -83,8 +83,13 @@ class ServerProcess:
             self.process.wait(timeout=10)
 
 
-def start_server(data_dir: Path, *, dev: bool = True, workers: int = 1) -> ServerProcess:
-    """Starts ``skms serve`` on a free port and waits for ``/v1/sys/health``."""
+def start_server(
+    data_dir: Path, *, dev: bool = True, workers: int = 1, extra_env: dict[str, str] | None = None
+) -> ServerProcess:
+    """Starts ``skms serve`` on a free port and waits for ``/v1/sys/health``.
+
+    ``extra_env``: more variables for the server (settings such as ``SKMS_HSM_MODULE``, a PIN variable).
+    """
     data_dir.mkdir(parents=True, exist_ok=True)
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("SKMS_")}
@@ -95,6 +100,7 @@ def start_server(data_dir: Path, *, dev: bool = True, workers: int = 1) -> Serve
         args.append("--dev")
     else:
         env["SKMS_DATABASE_URL"] = f"sqlite:///{data_dir / 'skms.db'}"
+    env.update(extra_env or {})
     log_path = data_dir / "server.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(

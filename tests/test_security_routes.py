@@ -316,6 +316,7 @@ TABLE: dict[tuple[str, str], Rule] = {
     ("POST", "/v1/hash"): rule("misc:Hash", MISC, path("/v1/hash", {"algorithm": "sha256", "input": DATA})),
     # sys
     ("POST", "/v1/sys/seal"): rule("sys:Seal", ADMIN, path("/v1/sys/seal"), after=lambda f: f.h.unseal()),
+    ("POST", "/v1/sys/rotate-root"): rule("sys:RotateRoot", ADMIN, path("/v1/sys/rotate-root")),
     ("GET", "/v1/sys/health"): public(path("/v1/sys/health")),
     ("GET", "/v1/sys/ready"): public(path("/v1/sys/ready")),
     ("GET", "/v1/sys/seal-status"): public(path("/v1/sys/seal-status")),

@@ -34,6 +34,7 @@ from skms.authz.access import AccessService
 from skms.authz.guard import SecurityGuard
 from skms.authz.ratelimit import MemoryRateLimiter, RedisRateLimiter
 from skms.crypto.registry import CryptoPolicy
+from skms.errors import SKMSError, UnsealFailed
 from skms.keys import KeyService
 from skms.keys.service import Guard
 
@@ -56,6 +57,40 @@ async def _scheduler(service: KeyService) -> None:
                 log.info("scheduled work done", extra={"fields": done})
         except Exception:
             log.exception("scheduled rotation/deletion failed")
+        try:
+            # A root rotated on another node: wrap new data keys with it from now on; then drop the
+            # retired roots no key row uses any more (skms.keys.seal.ROOT_GRACE_SECONDS).
+            await service.sealer.refresh()
+            await service.sealer.prune_roots()
+        except Exception:
+            log.exception("rereading the seal record failed")
+
+
+async def _auto_unseal(service: KeyService, settings: Settings) -> None:
+    """Gives the sealer the configured HSM, and unseals a pkcs11 store from it (auto-unseal).
+
+    A store sealed by its HSM that cannot be opened stops the start: the error says whether the
+    settings, the token, its PIN or the wrapping key is the problem (the worker exits, and
+    granian with it, non-zero).
+    """
+    config = settings.hsm_config()
+    if config is not None:
+        from skms.hsm import Hsm
+
+        service.sealer.hsm = Hsm(config)
+    record = await service.store.get_seal()
+    if record is None or record.method != "pkcs11":
+        return
+    try:
+        if config is None:
+            raise UnsealFailed(
+                "the store is sealed by an HSM (seal method pkcs11) but hsm_module is not set: "
+                "configure the hsm_* settings"
+            )
+        await service.sealer.auto_unseal()
+    except SKMSError as e:
+        log.critical(f"cannot start: auto-unseal from the HSM failed: {e}")
+        raise
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
@@ -118,6 +153,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         try:
             if settings.unseal_keyfile:
                 await service.sealer.unseal_at_start(settings.unseal_keyfile)
+            await _auto_unseal(service, settings)
             if settings.redis_url:
                 from skms.storage.redis_bus import RedisInvalidation
 
@@ -145,6 +181,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
                     await app.state.refusals.flush()
             with contextlib.suppress(Exception):
                 await app.state.audit.stop()
+            if service.sealer.hsm is not None:
+                with contextlib.suppress(Exception):
+                    service.sealer.hsm.close()
             await service.close()
 
     def on_app_init(config: AppConfig) -> AppConfig:
@@ -175,6 +214,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             sys.init,
             sys.unseal,
             sys.seal,
+            sys.rotate_root,
             sys.metrics,
         ],
         middleware=[

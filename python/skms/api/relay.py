@@ -5,7 +5,9 @@ reaches one worker. The parent process gives all workers a random relay key
 (``SKMS_RELAY_KEY``, inherited, never stored); the worker that unseals writes the
 root keys wrapped under it to a 0600 file in the runtime directory, and the
 others pick them up before their next request (and within half a second when idle). Sealing writes a "sealed" state the
-same way, and the other workers seal too.
+same way, and the other workers seal too. A root rotation publishes again: the unsealed workers
+take the new set of roots, and the unseal key with it (so that any worker can rotate, and reread
+a record another node rotated).
 
 Root keys are encrypted one by one natively from their SecretBytes and opened into SecretBytes:
 no worker ever holds one as a Python object (hex string or bytes), whose memory would outlive a seal.
@@ -49,12 +51,15 @@ class UnsealRelay:
             self._task.cancel()
 
     async def publish(self) -> None:
-        """Tells the other workers this worker is unsealed, with the root keys."""
+        """Tells the other workers this worker is unsealed, with the root keys (and the unseal key)."""
+        held, current, opener = self._service.sealer.held()
         roots = {
-            str(rid): native.aead_encrypt(_AEAD, self._key, key, _root_aad(rid)).hex()
-            for rid, key in self._service.sealer._roots.items()
+            str(rid): native.aead_encrypt(_AEAD, self._key, key, _root_aad(rid)).hex() for rid, key in held.items()
         }
-        self._write({"state": "unsealed", "current": self._service.sealer._root_id, "roots": roots})
+        payload: dict[str, object] = {"state": "unsealed", "current": current, "roots": roots}
+        if opener is not None:
+            payload["opener"] = native.aead_encrypt(_AEAD, self._key, opener, b"skms-relay-opener").hex()
+        self._write(payload)
 
     async def retract(self) -> None:
         """Tells the other workers to seal."""
@@ -96,12 +101,18 @@ class UnsealRelay:
         if payload.get("state") == "sealed":
             if not sealer.sealed:
                 sealer.seal()
-        elif sealer.sealed:
-            sealer._roots = {
-                int(k): native.aead_decrypt_secret(_AEAD, self._key, bytes.fromhex(v), _root_aad(int(k)))
-                for k, v in payload["roots"].items()
-            }
-            sealer._root_id = int(payload["current"])
+        else:  # an unseal, or a rotation: an unsealed worker takes the new roots too
+            opener = payload.get("opener")
+            sealer.adopt(
+                {
+                    int(k): native.aead_decrypt_secret(_AEAD, self._key, bytes.fromhex(v), _root_aad(int(k)))
+                    for k, v in payload["roots"].items()
+                },
+                int(payload["current"]),
+                native.aead_decrypt_secret(_AEAD, self._key, bytes.fromhex(opener), b"skms-relay-opener")
+                if opener
+                else None,
+            )
 
 
 def _root_aad(root_id: int) -> bytes:

@@ -355,8 +355,10 @@ class SealStatus(Out):
 
 class InitRequest(Body):
     #: ``keyfile`` uses the key file the server is configured with (``unseal_keyfile``): a request
-    #: never names a path on the server.
-    method: Literal["passphrase", "shamir", "keyfile"] = "shamir"
+    #: never names a path on the server. ``pkcs11`` uses the server's HSM (``hsm_*`` settings).
+    method: Literal["passphrase", "shamir", "keyfile", "pkcs11"] = "shamir"
+    #: pkcs11: the label of the token's AES-256 wrapping key (made when missing; default "skms-seal").
+    key_label: Annotated[str, msgspec.Meta(min_length=1, max_length=128)] | None = None
     passphrase: Annotated[str, msgspec.Meta(max_length=1024)] | None = None
     threshold: int = 3
     shares: int = 5
@@ -365,6 +367,11 @@ class InitRequest(Body):
 class InitOut(Out):
     admin_token: str
     shares: list[str] | None = None
+
+
+class RootRotated(Out):
+    #: The id of the new root key; every data key is wrapped by it now.
+    root_id: int
 
 
 class UnsealRequest(Body):

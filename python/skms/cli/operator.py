@@ -28,13 +28,24 @@ def show_status(state: State, status: SealStatus) -> None:
 
 
 @click.command("init")
-@click.option("--method", type=click.Choice(["shamir", "passphrase", "keyfile"]), default="shamir", show_default=True)
+@click.option(
+    "--method",
+    type=click.Choice(["shamir", "passphrase", "keyfile", "pkcs11"]),
+    default="shamir",
+    show_default=True,
+)
 @click.option("--shares", type=click.IntRange(1, 16), default=5, show_default=True, help="Shamir: shares to make.")
 @click.option("--threshold", type=click.IntRange(1, 16), default=3, show_default=True, help="Shamir: shares needed.")
 @click.option("--passphrase", help="Passphrase method: the unseal passphrase (prompted when omitted).")
+@click.option(
+    "--hsm-key-label",
+    help="pkcs11: the label of the token's AES-256 wrapping key (made when missing; default skms-seal).",
+)
 @output_option
 @pass_state
-def init(state: State, method: str, shares: int, threshold: int, passphrase: str | None) -> None:
+def init(
+    state: State, method: str, shares: int, threshold: int, passphrase: str | None, hsm_key_label: str | None
+) -> None:
     """Initialize a new server's store; prints the admin token (and Shamir shares) once.
 
     The keyfile method (development only) uses the key file of the server's configuration
@@ -42,7 +53,9 @@ def init(state: State, method: str, shares: int, threshold: int, passphrase: str
     """
     if method == "passphrase" and passphrase is None:
         passphrase = click.prompt("Unseal passphrase", hide_input=True, confirmation_prompt=True)
-    result = state.client().init(method, threshold=threshold, shares=shares, passphrase=passphrase)
+    result = state.client().init(
+        method, threshold=threshold, shares=shares, passphrase=passphrase, key_label=hsm_key_label
+    )
     if state.json:
         print_json(result)
         return
@@ -109,3 +122,57 @@ def unseal(state: State, shares: tuple[str, ...], passphrase: str | None, keyfil
 def seal(state: State) -> None:
     """Seal the store: the server forgets every decrypted key until unsealed."""
     show_status(state, state.client().seal())
+
+
+@operator_group.command("rotate-root")
+@output_option
+@pass_state
+def rotate_root(state: State) -> None:
+    """Rotate the root key (admin): a new root wraps every data key; old ciphertexts still decrypt."""
+    result = state.client().rotate_root()
+    if state.json:
+        print_json(result)
+        return
+    out.print(f"root key rotated: every data key is wrapped by root {result.root_id} now")
+
+
+@operator_group.command("lift-seal")
+@click.option("--config", type=click.Path(dir_okay=False), help="The server's TOML configuration file.")
+def lift_seal(config: str | None) -> None:
+    """Lift an operator's seal of a pkcs11 store, on the server's host, with its settings.
+
+    Such a store unseals itself from its HSM at start, but an operator's seal holds across
+    restarts. This opens the store with the HSM (proving this host's token and PIN open it),
+    clears the seal mark, and forgets the keys again: then restart the server.
+    """
+    import asyncio
+
+    from skms.api.settings import load_settings
+    from skms.errors import SKMSError
+
+    async def lift() -> bool:
+        from skms.keys import KeyService
+
+        settings = load_settings(config_file=config)
+        hsm_config = settings.hsm_config()
+        if hsm_config is None:
+            raise click.ClickException("hsm_module is not set: run this with the server's HSM settings")
+        from skms.hsm import Hsm
+
+        service = await KeyService.open(settings.database_url)
+        service.sealer.hsm = Hsm(hsm_config)
+        try:
+            lifted = await service.sealer.auto_unseal(lift_operator_seal=True)
+            service.sealer.seal()
+            return lifted
+        finally:
+            service.sealer.hsm.close()
+            await service.close()
+
+    try:
+        lifted = asyncio.run(lift())
+    except SKMSError as e:
+        raise click.ClickException(str(e)) from None
+    if not lifted:
+        raise click.ClickException("the store is not sealed by an HSM (seal method pkcs11): nothing to lift")
+    err.print("[green]the operator's seal is lifted[/]: restart the server to unseal it from the HSM")

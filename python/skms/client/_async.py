@@ -182,4 +182,5 @@ class AsyncClient:
     init = _op(core.init)
     unseal = _op(core.unseal)
     seal = _op(core.seal)
+    rotate_root = _op(core.rotate_root)
     metrics = _op(core.metrics)

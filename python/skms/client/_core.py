@@ -688,13 +688,15 @@ def init(
     threshold: int = 3,
     shares: int = 5,
     passphrase: str | None = None,
+    key_label: str | None = None,
 ) -> Call[m.InitResult]:
     """Initializes a new store (once): returns the admin token and, for ``shamir``, the unseal shares.
 
-    ``keyfile`` uses the key file in the server's own configuration.
+    ``keyfile`` uses the key file in the server's own configuration; ``pkcs11`` the server's HSM,
+    whose AES-256 key ``key_label`` (made when missing) wraps the store's unseal key.
     """
     return _post("/v1/sys/init", _decoder(m.InitResult), method=method, threshold=threshold, shares=shares,
-                 passphrase=passphrase)  # fmt: skip
+                 passphrase=passphrase, key_label=key_label)  # fmt: skip
 
 
 def unseal(
@@ -710,6 +712,11 @@ def seal() -> Call[m.SealStatus]:
     return Call("POST", "/v1/sys/seal", _seal_status_of)
 
 
+def rotate_root() -> Call[m.RootRotation]:
+    """Rotates the root key (admin): a new root wraps every data key; old ciphertexts still decrypt."""
+    return Call("POST", "/v1/sys/rotate-root", _decoder(m.RootRotation))
+
+
 def metrics() -> Call[str]:
     """The Prometheus metrics text."""
     return _get("/metrics", lambda b: b.decode("utf-8"))
@@ -721,8 +728,8 @@ OPERATIONS = (
     encrypt, encrypt_batch, decrypt, decrypt_batch, rewrap, rewrap_batch, datakey, sign, sign_batch, verify,
     verify_batch, hmac, hmac_batch, verify_hmac, verify_hmac_batch, encapsulate, decapsulate,
     create_wallet, import_wallet, get_wallet, wallet_xpub, wallet_addresses, wallet_sign,
-    random, hash, health, ready, seal_status, init, unseal, seal, metrics, backup, register_backup_recipient,
-    list_backup_recipients, delete_backup_recipient, restore,
+    random, hash, health, ready, seal_status, init, unseal, seal, rotate_root, metrics, backup,
+    register_backup_recipient, list_backup_recipients, delete_backup_recipient, restore,
     create_api_key, list_api_keys, revoke_api_key, put_policy, get_policy, list_policies, delete_policy,
     bind_principal, get_binding, simulate, audit, verify_audit,
 )  # fmt: skip

@@ -181,4 +181,5 @@ class Client:
     init = _op(core.init)
     unseal = _op(core.unseal)
     seal = _op(core.seal)
+    rotate_root = _op(core.rotate_root)
     metrics = _op(core.metrics)

@@ -206,6 +206,12 @@ class SealStatus(Model, frozen=True):
     threshold: int | None = None
 
 
+class RootRotation(Model, frozen=True):
+    """The id of the new root key after ``rotate_root``."""
+
+    root_id: int
+
+
 class InitResult(Model, frozen=True):
     """The admin API token and (Shamir method) the unseal shares: store them apart, safely."""
 

@@ -8,9 +8,15 @@ obtained one of three ways:
 - ``keyfile``: a 32-byte file readable only by its owner (mode 0600) — development only. Its
   path is server configuration, never request input: the server reads it at start; over the
   network a caller unseals by sending the file's 32 bytes, like a passphrase.
+- ``pkcs11``: a random unseal key stored only wrapped (AES-KWP) by a non-extractable AES-256 key
+  in an HSM token (:mod:`skms.hsm`); the server unseals itself at start (auto-unseal). The
+  unseal key, not the token key, wraps the roots: AES-GCM bound to each root's id, which KWP
+  alone would not bind. See :meth:`Sealer.auto_unseal` for an operator's seal of such a store.
 
-Rotating the root key rewraps the data keys only; sealing drops every decrypted
-secret from memory. An operator's seal is recorded in the store, so a restart does not undo it
+Rotating the root key rewraps the data keys only (:meth:`Sealer.rotate_root`, or
+:meth:`Sealer.rotate_root_held` for an authorized API caller); retired roots are kept while a
+node may still use them and dropped once no key row does (:meth:`Sealer.prune_roots`). Sealing
+drops every decrypted secret from memory. An operator's seal is recorded in the store, so a restart does not undo it
 with the configured key file: it holds until unseal material is presented.
 
 Unsealing costs a KDF (Argon2id about 0.1–1 s, SLIP-39's PBKDF2 tens of ms): it runs on one
@@ -28,7 +34,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import shamir_mnemonic
 
@@ -42,11 +48,17 @@ from skms.storage.base import KeyStore, SealRecord
 
 log = logging.getLogger("skms.seal")
 
-METHODS = ("passphrase", "shamir", "keyfile")
+METHODS = ("passphrase", "shamir", "keyfile", "pkcs11")
 MIN_PASSPHRASE = 12
 KEYFILE_BYTES = 32
 #: Marks, in the seal record's parameters, a seal an operator asked for (time of the seal).
 OPERATOR_SEALED = "operator_sealed_at"
+#: The label of the token's AES-256 wrapping key of a pkcs11 seal, unless ``skms init`` names one.
+DEFAULT_HSM_KEY_LABEL = "skms-seal"
+#: Seconds a retired root stays in the seal record after a rotation, whatever the key rows say:
+#: a node that has not reread the record yet may still wrap new data keys with it. Nodes reread
+#: it at least every scheduler period (30 s), well within this.
+ROOT_GRACE_SECONDS = 600.0
 
 T = TypeVar("T")
 #: Unseal KDFs run on one thread of their own: one at a time, off the event loop. One per process:
@@ -208,6 +220,9 @@ class Sealer:
         self._generation = -1
         self.on_seal: list[Any] = []
         self.throttle = UnsealThrottle()
+        #: The server's HSM (an :class:`skms.hsm.Hsm`), for the pkcs11 method; None without one.
+        self.hsm: Any = None
+        self._rotating = asyncio.Lock()
 
     @property
     def sealed(self) -> bool:
@@ -239,17 +254,22 @@ class Sealer:
         threshold: int = 3,
         shares: int = 5,
         keyfile: str | None = None,
+        key_label: str | None = None,
     ) -> InitResult:
         """Creates the root key and the seal record; leaves the store unsealed.
 
         Conflict, before any other work, when the store is initialized already. ``keyfile`` is
-        the server's configured path (development), never a path a request named.
+        the server's configured path (development), never a path a request named. ``key_label``
+        (pkcs11) names the token's wrapping key, made when missing.
         """
         if await self._store.get_seal() is not None:
             raise Conflict("the store is already initialized")
-        unseal_key, params, result = await off_loop(
-            self._new_unseal_key, method, passphrase, threshold, shares, keyfile
-        )
+        if method == "pkcs11":
+            unseal_key, params, result = await self._new_hsm_unseal_key(key_label or DEFAULT_HSM_KEY_LABEL)
+        else:
+            unseal_key, params, result = await off_loop(
+                self._new_unseal_key, method, passphrase, threshold, shares, keyfile
+            )
         root = SecretBytes.random(32)
         record = SealRecord(method, params, envelope.wrap_root(unseal_key, 1, root), root_id=1)
         stored = await self._store.put_seal(record, expected_generation=None)
@@ -287,6 +307,88 @@ class Sealer:
             log.warning("unseal by key file is for development only: the file opens the whole store")
             return _read_keyfile(keyfile), {"path": keyfile}, InitResult(method)
         raise InvalidInput(f"unknown seal method {method!r}; expected one of {', '.join(METHODS)}")
+
+    # -- pkcs11: the unseal key wrapped by a token key ---------------------------------------------
+
+    def _require_hsm(self) -> Any:
+        if self.hsm is None:
+            raise InvalidInput(
+                "the pkcs11 seal needs the server's HSM settings: hsm_module, hsm_token_label or "
+                "hsm_token_serial, and hsm_pin_env or hsm_pin_file"
+            )
+        return self.hsm
+
+    async def _new_hsm_unseal_key(self, label: str) -> tuple[SecretBytes, dict[str, Any], InitResult]:
+        """A new random unseal key wrapped by the token's AES-256 key ``label`` (made when missing:
+        sensitive, not extractable, wrap and unwrap only)."""
+        from pkcs11 import MechanismFlag
+
+        from skms.errors import HsmKeyNotFound
+        from skms.hsm import KeyKind
+
+        hsm = self._require_hsm()
+        try:
+            ref = await hsm.find_key(label=label)
+        except HsmKeyNotFound:
+            flags = MechanismFlag.WRAP | MechanismFlag.UNWRAP
+            ref = await hsm.generate_aes_key(label, os.urandom(16), capabilities=flags)
+            log.info("hsm: made the seal's wrapping key", extra={"fields": {"label": label}})
+        if ref.kind is not KeyKind.AES_256:
+            raise InvalidInput(f"the token's key {label!r} is {ref.kind}, not AES-256: name another", field="key_label")
+        unseal_key = SecretBytes.random(32)
+        wrapped = await hsm.wrap_secret(ref, unseal_key)
+        # A key that wraps but cannot unwrap would lock the store out at the next start: check now.
+        if await hsm.unwrap_secret(ref, wrapped) != unseal_key:
+            raise UnsealFailed(f"the token's key {label!r} does not unwrap what it wrapped")
+        params = {"key_label": label, "key_id": ref.id.hex(), "wrapped_unseal_key": wrapped.hex()}
+        return unseal_key, params, InitResult("pkcs11")
+
+    async def _hsm_unseal_key(self, record: SealRecord) -> SecretBytes:
+        """The unseal key of a pkcs11 store, unwrapped by the token. Errors say which part failed:
+        the settings, the token or its PIN (an HsmError's own message), the wrapping key."""
+        from skms.errors import HsmError, HsmKeyNotFound
+        from skms.hsm import KeyKind, KeyRef
+
+        hsm = self._require_hsm()
+        label = str(record.params["key_label"])
+        ref = KeyRef(KeyKind.AES_256, label, bytes.fromhex(record.params["key_id"]))
+        try:
+            return cast(SecretBytes, await hsm.unwrap_secret(ref, bytes.fromhex(record.params["wrapped_unseal_key"])))
+        except HsmKeyNotFound:
+            raise UnsealFailed(
+                f"the seal's wrapping key {label!r} (id {ref.id.hex()}) is not on the HSM token "
+                f"{hsm.config.token_name}: the store cannot be unsealed without it"
+            ) from None
+        except HsmError as e:
+            raise UnsealFailed(f"the HSM did not open the store's unseal key: {e}") from None
+
+    async def auto_unseal(self, *, lift_operator_seal: bool = False) -> bool:
+        """The server's own unseal of a pkcs11 store from its HSM, at start; False when the store is
+        not a pkcs11 one or an operator's seal holds.
+
+        An operator's seal (POST /v1/sys/seal) is recorded in the store and holds across restarts,
+        so a supervisor restarting a crashed server never undoes it. Nothing over the network lifts
+        it (no unseal material exists to send): the operator runs ``skms operator lift-seal`` where
+        the server's HSM settings are (``lift_operator_seal=True``: proves the token opens the store,
+        then clears the mark) and restarts the server.
+        """
+        record = await self._store.get_seal()
+        if record is None or record.method != "pkcs11":
+            return False
+        if OPERATOR_SEALED in record.params and not lift_operator_seal:
+            log.warning(
+                "the store was sealed by an operator: it stays sealed until `skms operator lift-seal` "
+                "and a restart of the server"
+            )
+            return False
+        if not self.sealed:
+            return True
+        unseal_key = await self._hsm_unseal_key(record)
+        self._roots, self._root_id = self._open_roots(record, unseal_key), record.root_id
+        self._opener, self._generation = unseal_key, record.generation
+        if OPERATOR_SEALED in record.params:
+            await self._set_operator_seal(False)
+        return True
 
     async def unseal(
         self,
@@ -399,6 +501,11 @@ class Sealer:
         key: bytes | None,
         keyfile: str | None,
     ) -> SecretBytes:
+        if record.method == "pkcs11":
+            raise refused_for_form(
+                "this store unseals itself from its HSM when the server starts; after an operator's seal, "
+                "run `skms operator lift-seal` with the server's HSM settings and restart the server"
+            )
         given = [name for name, value in (("passphrase", passphrase), ("shares", shares), ("key", key)) if value]
         expected = {"passphrase": "passphrase", "shamir": "shares", "keyfile": "key"}.get(record.method)
         if any(name != expected for name in given):
@@ -451,54 +558,125 @@ class Sealer:
         """A new root key: every data key is rewrapped; the unseal material stays the same.
 
         ``unseal`` is the current material (passphrase=…, shares=…, keyfile=…), proving the caller
-        may. Crash-safe: the seal record first holds both roots, the data keys are rewrapped, then
-        the old root is dropped; a rotation cut short is finished by the next one.
+        may; a pkcs11 store takes none (the token is the proof). See :meth:`rotate_root_held`.
         """
         record = await self._store.get_seal()
         if record is None:
             raise InvalidInput("the store is not initialized")
         self.root()
-        unseal_key = await off_loop(
-            self._unseal_key,
-            record,
-            unseal.get("passphrase"),
-            unseal.get("shares"),
-            unseal.get("key"),
-            unseal.get("keyfile"),
-        )
-        roots = self._open_roots(record, unseal_key)
-        old_id = record.root_id
-        new_id, new_root = old_id + 1, SecretBytes.random(32)
-        roots[new_id] = new_root
-        # Every root some data key may still be wrapped with (more than one after a cut-short rotation).
-        previous = [
-            {"root_id": rid, "wrapped_root": envelope.wrap_root(unseal_key, rid, root).hex()}
-            for rid, root in roots.items()
-            if rid != new_id
-        ]
-        both = {**{k: v for k, v in record.params.items() if k != "previous"}, "previous": previous}
-        record = await self._store.put_seal(
-            SealRecord(record.method, both, envelope.wrap_root(unseal_key, new_id, new_root), new_id),
-            expected_generation=record.generation,
-        )
-        self._roots, self._root_id, self._generation = roots, new_id, record.generation
-        after: str | None = None
-        while batch := await self._store.all_keys(after, 500):
-            updates = []
-            for key in batch:
-                if key.root_id != new_id:
-                    dek = envelope.unwrap_dek(
-                        self.root_for(key.root_id), key.root_id, key.tenant, key.id, key.wrapped_dek
-                    )
-                    updates.append((key.id, envelope.wrap_dek(new_root, new_id, key.tenant, key.id, dek), new_id))
-            if updates:
-                await self._store.rewrap_deks(updates)
-            after = batch[-1].id
-        # Retired roots stay in the record (wrapped by the unseal key): a node that has not yet
-        # seen this rotation may still wrap new data keys with one of them.
-        final = await self._store.put_seal(
-            SealRecord(record.method, record.params, record.wrapped_root, new_id), expected_generation=record.generation
-        )
-        self._roots = roots
-        self._generation = final.generation
+        if record.method == "pkcs11":
+            unseal_key = await self._hsm_unseal_key(record)
+        else:
+            unseal_key = await off_loop(
+                self._unseal_key,
+                record,
+                unseal.get("passphrase"),
+                unseal.get("shares"),
+                unseal.get("key"),
+                unseal.get("keyfile"),
+            )
+        return await self._rotate(unseal_key)
+
+    async def rotate_root_held(self) -> int:
+        """:meth:`rotate_root` with the unseal key this process holds while unsealed: for a caller
+        the API already authorized (``sys:RotateRoot``), who has no unseal material to show."""
+        self.root()
+        if self._opener is None:
+            raise Sealed("this process does not hold the unseal key: unseal it again, then rotate")
+        return await self._rotate(self._opener)
+
+    async def _rotate(self, unseal_key: SecretBytes) -> int:
+        """Crash-safe: the seal record first holds the new root and every older one, then the data
+        keys are rewrapped; a rotation cut short is finished by the next one. Retired roots stay in
+        the record (wrapped by the unseal key) until :meth:`prune_roots` finds them unused."""
+        async with self._rotating:
+            record = await self._store.get_seal()
+            if record is None:
+                raise InvalidInput("the store is not initialized")
+            roots = self._open_roots(record, unseal_key)
+            now = time.time()
+            retired = {int(p["root_id"]): float(p.get("retired_at", now)) for p in record.params.get("previous", [])}
+            retired[record.root_id] = now
+            new_id, new_root = max(roots) + 1, SecretBytes.random(32)
+            previous = [
+                {
+                    "root_id": rid,
+                    "wrapped_root": envelope.wrap_root(unseal_key, rid, root).hex(),
+                    "retired_at": retired[rid],
+                }
+                for rid, root in roots.items()
+            ]
+            roots[new_id] = new_root
+            params = {**{k: v for k, v in record.params.items() if k != "previous"}, "previous": previous}
+            # Conflict when another node rotates (or seals) at the same moment: the caller retries.
+            record = await self._store.put_seal(
+                SealRecord(record.method, params, envelope.wrap_root(unseal_key, new_id, new_root), new_id),
+                expected_generation=record.generation,
+            )
+            self._roots, self._root_id, self._generation = roots, new_id, record.generation
+            self._opener = unseal_key
+            after: str | None = None
+            while batch := await self._store.all_keys(after, 500):
+                updates = []
+                for key in batch:
+                    if key.root_id != new_id:
+                        dek = envelope.unwrap_dek(
+                            self.root_for(key.root_id), key.root_id, key.tenant, key.id, key.wrapped_dek
+                        )
+                        updates.append((key.id, envelope.wrap_dek(new_root, new_id, key.tenant, key.id, dek), new_id))
+                if updates:
+                    await self._store.rewrap_deks(updates)
+                after = batch[-1].id
+            log.info("root key rotated", extra={"fields": {"root_id": new_id, "retired": sorted(retired)}})
+        await self.prune_roots()
         return new_id
+
+    async def prune_roots(self, grace: float = ROOT_GRACE_SECONDS) -> list[int]:
+        """Drops from the seal record the retired roots no key row uses, once ``grace`` seconds have
+        passed since their retirement (a node that has not seen the rotation may still wrap new data
+        keys with its old root until it rereads the record: every scheduler period). Returns their ids.
+        Run after each rotation and by the server's scheduler."""
+        record = await self._store.get_seal()
+        if record is None or not record.params.get("previous"):
+            return []
+        now = time.time()
+        candidates = {
+            int(p["root_id"]) for p in record.params["previous"] if now - float(p.get("retired_at", 0.0)) >= grace
+        }
+        after: str | None = None
+        while candidates and (batch := await self._store.all_keys(after, 1000)):
+            candidates -= {key.root_id for key in batch}
+            after = batch[-1].id
+        if not candidates:
+            return []
+        previous = [p for p in record.params["previous"] if int(p["root_id"]) not in candidates]
+        params = {**{k: v for k, v in record.params.items() if k != "previous"}, "previous": previous}
+        try:
+            stored = await self._store.put_seal(
+                SealRecord(record.method, params, record.wrapped_root, record.root_id),
+                expected_generation=record.generation,
+            )
+        except Conflict:
+            return []  # the record changed meanwhile: the next run decides again
+        if not self.sealed and self._root_id == record.root_id:
+            self._roots = {rid: root for rid, root in self._roots.items() if rid not in candidates}
+            self._generation = stored.generation
+        log.info("retired root keys dropped", extra={"fields": {"root_ids": sorted(candidates)}})
+        return sorted(candidates)
+
+    # -- the unseal relay between the workers of one server (skms.api.relay) -----------------------
+
+    def held(self) -> tuple[dict[int, SecretBytes], int, SecretBytes | None]:
+        """(root keys by id, the current id, the unseal key) while unsealed; for the relay only."""
+        return dict(self._roots), self._root_id, self._opener
+
+    def adopt(self, roots: dict[int, SecretBytes], current: int, opener: SecretBytes | None) -> None:
+        """Takes the root keys another worker of this server published (after an unseal or a rotation)."""
+        if current not in roots:
+            raise IntegrityError("the relayed root keys lack the current one")
+        if not self.sealed and current < self._root_id:
+            return  # older news: this worker already reread a later rotation from the store
+        self._roots, self._root_id = dict(roots), current
+        if opener is not None:
+            self._opener = opener
+        self._generation = -1  # the next refresh rereads the record

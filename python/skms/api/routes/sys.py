@@ -1,4 +1,4 @@
-"""/v1/sys: health, readiness, initialization, seal and unseal; /metrics."""
+"""/v1/sys: health, readiness, initialization, seal and unseal, root rotation; /metrics."""
 
 from typing import Any
 
@@ -47,7 +47,12 @@ async def init(request: Request[Any, Any, Any], data: JSONBody[s.InitRequest], s
     service = context(request, authenticated=False)[0]
     keyfile = state.settings.unseal_keyfile if data.method == "keyfile" else None  # configuration, never the body
     result = await service.sealer.initialize(
-        data.method, passphrase=data.passphrase, threshold=data.threshold, shares=data.shares, keyfile=keyfile
+        data.method,
+        passphrase=data.passphrase,
+        threshold=data.threshold,
+        shares=data.shares,
+        keyfile=keyfile,
+        key_label=data.key_label,
     )
     api_keys: ApiKeyManager = state.api_keys
     token, _ = await api_keys.create("default", "admin", ["admin"], "created at initialization")
@@ -78,6 +83,29 @@ async def seal(request: Request[Any, Any, Any], state: State) -> s.SealStatus:
         await relay.retract()
     await service.sealer.seal_by_operator()
     return await seal_status(service)
+
+
+@post(
+    "/v1/sys/rotate-root",
+    status_code=200,
+    tags=["sys"],
+    summary="Rotate the root key: a new root wraps every data key (admin; sys:RotateRoot)",
+)
+async def rotate_root(request: Request[Any, Any, Any], state: State) -> s.RootRotated:
+    """The admin's authorization is the proof: the server uses the unseal key it holds while
+    unsealed, whatever the seal method. The other workers of this server take the new root
+    through the relay; other nodes reread the seal record (at the first key of the new root, and
+    every scheduler period)."""
+    service, principal = context(request)
+
+    async def rotate() -> int:
+        return await service.sealer.rotate_root_held()
+
+    root_id = await service.guard.run(principal, "sys:RotateRoot", principal.tenant, "sys:root", rotate, ())
+    relay = state.get("unseal_relay")
+    if relay is not None:
+        await relay.publish()
+    return s.RootRotated(root_id)
 
 
 @get("/metrics", tags=["sys"], summary="Prometheus metrics", media_type="text/plain")
