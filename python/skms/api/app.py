@@ -153,6 +153,15 @@ def create_app(settings: Settings | None = None) -> Litestar:
         try:
             if settings.unseal_keyfile:
                 await service.sealer.unseal_at_start(settings.unseal_keyfile)
+            transit = settings.transit_config()
+            if transit is not None:
+                from skms.keys.transit import TransitSeal, auto_unseal
+
+                service.sealer.transit = TransitSeal(transit)
+                # One try now; on failure the server runs sealed and keeps trying (as Vault does).
+                retry = await auto_unseal(service.sealer, service.sealer.transit)
+                if retry is not None:
+                    tasks.append(retry)
             await _auto_unseal(service, settings)
             if settings.redis_url:
                 from skms.storage.redis_bus import RedisInvalidation

@@ -355,8 +355,9 @@ class SealStatus(Out):
 
 class InitRequest(Body):
     #: ``keyfile`` uses the key file the server is configured with (``unseal_keyfile``): a request
-    #: never names a path on the server. ``pkcs11`` uses the server's HSM (``hsm_*`` settings).
-    method: Literal["passphrase", "shamir", "keyfile", "pkcs11"] = "shamir"
+    #: never names a path on the server. ``pkcs11`` uses the server's HSM (``hsm_*`` settings),
+    #: ``transit`` the server's transit server and key (``transit_*``): a request never names an address.
+    method: Literal["passphrase", "shamir", "keyfile", "pkcs11", "transit"] = "shamir"
     #: pkcs11: the label of the token's AES-256 wrapping key (made when missing; default "skms-seal").
     key_label: Annotated[str, msgspec.Meta(min_length=1, max_length=128)] | None = None
     passphrase: Annotated[str, msgspec.Meta(max_length=1024)] | None = None

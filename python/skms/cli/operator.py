@@ -30,9 +30,10 @@ def show_status(state: State, status: SealStatus) -> None:
 @click.command("init")
 @click.option(
     "--method",
-    type=click.Choice(["shamir", "passphrase", "keyfile", "pkcs11"]),
+    type=click.Choice(["shamir", "passphrase", "keyfile", "pkcs11", "transit"]),
     default="shamir",
     show_default=True,
+    help="transit: the server's transit_* settings name the other SKMS server and its aes256-gcm key.",
 )
 @click.option("--shares", type=click.IntRange(1, 16), default=5, show_default=True, help="Shamir: shares to make.")
 @click.option("--threshold", type=click.IntRange(1, 16), default=3, show_default=True, help="Shamir: shares needed.")
@@ -139,11 +140,12 @@ def rotate_root(state: State) -> None:
 @operator_group.command("lift-seal")
 @click.option("--config", type=click.Path(dir_okay=False), help="The server's TOML configuration file.")
 def lift_seal(config: str | None) -> None:
-    """Lift an operator's seal of a pkcs11 store, on the server's host, with its settings.
+    """Lift an operator's seal of a pkcs11 or transit store, on the server's host, with its settings.
 
-    Such a store unseals itself from its HSM at start, but an operator's seal holds across
-    restarts. This opens the store with the HSM (proving this host's token and PIN open it),
-    clears the seal mark, and forgets the keys again: then restart the server.
+    Such a store unseals itself from its HSM (or its transit server) at start, but an operator's
+    seal holds across restarts. This opens the store with the HSM or the transit server (proving
+    this host's settings and credentials open it), clears the seal mark, and forgets the keys
+    again: then restart the server.
     """
     import asyncio
 
@@ -155,18 +157,27 @@ def lift_seal(config: str | None) -> None:
 
         settings = load_settings(config_file=config)
         hsm_config = settings.hsm_config()
-        if hsm_config is None:
-            raise click.ClickException("hsm_module is not set: run this with the server's HSM settings")
-        from skms.hsm import Hsm
-
+        transit_config = settings.transit_config()
+        if hsm_config is None and transit_config is None:
+            raise click.ClickException(
+                "neither hsm_module nor transit_address is set: run this with the server's HSM or transit settings"
+            )
         service = await KeyService.open(settings.database_url)
-        service.sealer.hsm = Hsm(hsm_config)
+        if hsm_config is not None:
+            from skms.hsm import Hsm
+
+            service.sealer.hsm = Hsm(hsm_config)
+        if transit_config is not None:
+            from skms.keys.transit import TransitSeal
+
+            service.sealer.transit = TransitSeal(transit_config)
         try:
             lifted = await service.sealer.auto_unseal(lift_operator_seal=True)
             service.sealer.seal()
             return lifted
         finally:
-            service.sealer.hsm.close()
+            if service.sealer.hsm is not None:
+                service.sealer.hsm.close()
             await service.close()
 
     try:
@@ -174,5 +185,7 @@ def lift_seal(config: str | None) -> None:
     except SKMSError as e:
         raise click.ClickException(str(e)) from None
     if not lifted:
-        raise click.ClickException("the store is not sealed by an HSM (seal method pkcs11): nothing to lift")
-    err.print("[green]the operator's seal is lifted[/]: restart the server to unseal it from the HSM")
+        raise click.ClickException(
+            "the store is not sealed by an HSM or a transit server (seal method pkcs11 or transit): nothing to lift"
+        )
+    err.print("[green]the operator's seal is lifted[/]: restart the server to unseal it by itself")

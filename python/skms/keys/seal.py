@@ -12,6 +12,8 @@ obtained one of three ways:
   in an HSM token (:mod:`skms.hsm`); the server unseals itself at start (auto-unseal). The
   unseal key, not the token key, wraps the roots: AES-GCM bound to each root's id, which KWP
   alone would not bind. See :meth:`Sealer.auto_unseal` for an operator's seal of such a store.
+- ``transit``: a random unseal key stored only encrypted by an ``aes256-gcm`` key on another SKMS
+  server (:mod:`skms.keys.transit`, server configuration only); auto-unseal at start, as ``pkcs11``.
 
 Rotating the root key rewraps the data keys only (:meth:`Sealer.rotate_root`, or
 :meth:`Sealer.rotate_root_held` for an authorized API caller); retired roots are kept while a
@@ -48,7 +50,7 @@ from skms.storage.base import KeyStore, SealRecord
 
 log = logging.getLogger("skms.seal")
 
-METHODS = ("passphrase", "shamir", "keyfile", "pkcs11")
+METHODS = ("passphrase", "shamir", "keyfile", "pkcs11", "transit")
 MIN_PASSPHRASE = 12
 KEYFILE_BYTES = 32
 #: Marks, in the seal record's parameters, a seal an operator asked for (time of the seal).
@@ -222,6 +224,8 @@ class Sealer:
         self.throttle = UnsealThrottle()
         #: The server's HSM (an :class:`skms.hsm.Hsm`), for the pkcs11 method; None without one.
         self.hsm: Any = None
+        #: The server's transit seal (a :class:`skms.keys.transit.TransitSeal`); None without one.
+        self.transit: Any = None
         self._rotating = asyncio.Lock()
 
     @property
@@ -306,6 +310,8 @@ class Sealer:
                 raise InvalidInput("the keyfile method needs the server's configured key file (unseal_keyfile)")
             log.warning("unseal by key file is for development only: the file opens the whole store")
             return _read_keyfile(keyfile), {"path": keyfile}, InitResult(method)
+        if method == "transit":
+            return self._new_transit_unseal_key()
         raise InvalidInput(f"unknown seal method {method!r}; expected one of {', '.join(METHODS)}")
 
     # -- pkcs11: the unseal key wrapped by a token key ---------------------------------------------
@@ -373,7 +379,7 @@ class Sealer:
         then clears the mark) and restarts the server.
         """
         record = await self._store.get_seal()
-        if record is None or record.method != "pkcs11":
+        if record is None or record.method not in ("pkcs11", "transit"):  # transit: the same, by another server
             return False
         if OPERATOR_SEALED in record.params and not lift_operator_seal:
             log.warning(
@@ -383,7 +389,10 @@ class Sealer:
             return False
         if not self.sealed:
             return True
-        unseal_key = await self._hsm_unseal_key(record)
+        if record.method == "transit":
+            unseal_key = await off_loop(self._transit_unseal_key, record)
+        else:
+            unseal_key = await self._hsm_unseal_key(record)
         self._roots, self._root_id = self._open_roots(record, unseal_key), record.root_id
         self._opener, self._generation = unseal_key, record.generation
         if OPERATOR_SEALED in record.params:
@@ -412,6 +421,10 @@ class Sealer:
         # Attempts from the network are throttled per source; the server's own start and
         # library callers in the same process (no request source) are not.
         source = CURRENT.get().source or ""
+        if source and record.method == "transit":
+            # Nothing to send: the server asks its transit server itself, at start and then retrying.
+            # Over the network that would undo an operator's seal for anyone: see auto_unseal.
+            raise refused_for_form("this store unseals itself through its transit server (auto-unseal)")
         throttle = self.throttle if source else None
         if throttle is not None:
             throttle.admit(source)
@@ -539,7 +552,47 @@ class Sealer:
             if os.path.abspath(keyfile) != os.path.abspath(configured):
                 raise UnsealFailed("this store unseals only with the key file it was initialized with")
             return _read_keyfile(configured)
+        if record.method == "transit":
+            return self._transit_unseal_key(record)
         raise UnsealFailed(f"unknown seal method {record.method!r} in the store")
+
+    # -- transit: the unseal key encrypted by another SKMS server (skms.keys.transit) -----------------
+
+    def _require_transit(self) -> Any:
+        if self.transit is None:
+            raise InvalidInput(
+                "the transit seal needs the server's transit settings: transit_address, transit_key, and "
+                "transit_token_env or transit_token_file"
+            )
+        return self.transit
+
+    def _new_transit_unseal_key(self) -> tuple[SecretBytes, dict[str, Any], InitResult]:
+        from skms.keys.transit import seal_aad
+
+        transit = self._require_transit()
+        unseal_key, seal_id = SecretBytes.random(32), os.urandom(16).hex()
+        wrapped = transit.wrap(unseal_key, seal_aad(seal_id))
+        # A ciphertext the server cannot open would lock the store out at the next start: check now.
+        if transit.unwrap(wrapped, seal_aad(seal_id)) != unseal_key:
+            raise UnsealFailed("the transit server does not decrypt what it encrypted")
+        params = {"address": transit.config.base, "key": transit.config.key, "seal_id": seal_id,
+                  "wrapped_unseal_key": wrapped}  # fmt: skip
+        return unseal_key, params, InitResult("transit")
+
+    def _transit_unseal_key(self, record: SealRecord) -> SecretBytes:
+        """The unseal key of a transit store, decrypted by the configured transit server (blocking)."""
+        from skms.keys.transit import seal_aad
+
+        transit = self._require_transit()
+        if transit.config.key != record.params["key"]:
+            raise UnsealFailed(
+                f"this store was sealed with the transit key {record.params['key']!r}; the server is configured "
+                f"with {transit.config.key!r}"
+            )
+        unseal_key: SecretBytes = transit.unwrap(
+            str(record.params["wrapped_unseal_key"]), seal_aad(str(record.params["seal_id"]))
+        )
+        return unseal_key
 
     def seal(self) -> None:
         """Forgets the root keys and calls every ``on_seal`` hook (cache purge).

@@ -32,6 +32,9 @@ async def ready(request: Request[Any, Any, Any]) -> s.Health:
     service = context(request, authenticated=False)[0]
     await service.store.ping()
     if service.sealer.sealed:
+        failure = getattr(service.sealer.transit, "last_failure", None)
+        if failure is not None:  # one word (sealed, unreachable, token, key…): no address, no detail
+            raise Sealed(f"the store is sealed: auto-unseal by the transit server failed ({failure}); retrying")
         raise Sealed("the store is sealed")
     return s.Health("ready")
 
