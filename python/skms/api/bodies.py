@@ -92,7 +92,7 @@ class BodyMiddleware:
         settings = scope["app"].state.settings
         limit: int = settings.max_body_bytes
         length = dict(scope.get("headers", [])).get(b"content-length")
-        if length is not None and (not length.isdigit() or int(length) > limit):
+        if length is not None and (not length.isdigit() or len(length) > 18 or int(length) > limit):
             await send_problem(send, 413, "payload-too-large", f"the request body is over the {limit}-byte limit")
             return
         try:

@@ -143,7 +143,7 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
     def __post_init__(self) -> None:
         host, sep, port = self.listen.rpartition(":")
-        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        if not sep or not host or not (port.isascii() and port.isdigit()) or not 0 < int(port) < 65536:
             raise InvalidInput(f"listen must be host:port, got {self.listen!r}")
         if self.workers < 0:
             raise InvalidInput(f"workers must be 0 (one per core) or more, got {self.workers}")
