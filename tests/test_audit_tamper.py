@@ -164,8 +164,9 @@ async def forged_checkpoint(c: Chain) -> None:
     await truncate_tail(c)
     row = await c.row(25)
     await sql(c.store, "DELETE FROM audit_checkpoints WHERE chain_id = ? AND seq > 20", c.id)
-    await sql(c.store, "INSERT INTO audit_checkpoints SELECT chain_id, 25, time, ?, ?, key_version, signature, prev_seq "
-              "FROM audit_checkpoints WHERE chain_id = ? AND seq = 20", row["hash"], row["mac"], c.id)  # fmt: skip
+    copy = ("INSERT INTO audit_checkpoints SELECT chain_id, 25, time, ?, ?, key_version, signature, prev_seq "
+            "FROM audit_checkpoints WHERE chain_id = ? AND seq = 20")  # fmt: skip
+    await sql(c.store, copy, row["hash"], row["mac"], c.id)
 
 
 Tamper = Callable[[Chain], Awaitable[None]]

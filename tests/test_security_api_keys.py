@@ -144,7 +144,8 @@ def test_expired_key_is_refused_without_the_auth_cache(h: Harness, monkeypatch: 
 
 def test_a_key_used_before_expiry_is_refused_after_it(h: Harness) -> None:
     token = h.token("short-lived-3", ["auditor"], ttl=1.0)
-    assert h.client.get("/v1/keys", headers=bearer(token)).status_code == 200  # cached (AUTH_CACHE_SECONDS, capped by the expiry)
+    # cached (AUTH_CACHE_SECONDS, capped by the expiry)
+    assert h.client.get("/v1/keys", headers=bearer(token)).status_code == 200
     time.sleep(1.1)
     assert_401(h.client.get("/v1/keys", headers=bearer(token)))
 
