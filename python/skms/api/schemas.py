@@ -40,6 +40,9 @@ class KeyCreate(Body):
     labels: dict[str, str] | None = None
     policy: PolicyIn | None = None
     state: Literal["active", "pre-active"] = "active"
+    #: Where the material lives: "software" (envelope-encrypted in the store) or "hsm" (generated
+    #: in the server's PKCS#11 token, never leaving it; needs hsm_* settings).
+    backend: Literal["software", "hsm"] = "software"
 
 
 class KeyUpdate(Body):
@@ -75,6 +78,7 @@ class KeyOut(msgspec.Struct):
     deletion_at: float | None
     destroyed_at: float | None
     versions: list[VersionOut]
+    backend: str = "software"
 
 
 class KeyList(msgspec.Struct):

@@ -45,6 +45,7 @@ def show_key(state: State, key: Key) -> None:
                 ("name", key.name),
                 ("type", key.type),
                 ("purpose", key.purpose),
+                ("backend", key.backend),
                 ("state", key.state),
                 ("latest version", key.latest_version),
                 ("min version", key.min_version),
@@ -108,6 +109,10 @@ def policy_options(f: click.decorators.FC) -> click.decorators.FC:
 @click.option("-l", "--label", "labels", multiple=True, metavar="KEY=VALUE", help="A label (repeatable).")
 @policy_options
 @click.option("--pre-active", is_flag=True, help="Create in the pre-active state (activate later).")
+@click.option(
+    "--backend", type=click.Choice(["software", "hsm"]), default=None,
+    help="Where the material lives: software (default) or hsm (the server's PKCS#11 token; never leaves it).",
+)  # fmt: skip
 @output_option
 @pass_state
 def create(
@@ -122,12 +127,13 @@ def create(
     deletion_window: int | None,
     allow_backup: bool | None,
     pre_active: bool,
+    backend: str | None,
 ) -> None:
     """Create a key NAME of a type."""
     key = state.client().create_key(
         name, key_type, purpose=purpose, labels=parse_labels(labels) or None,
         policy=_policy(rotation_period, version_ttl, exportable, deletion_window, allow_backup),
-        state="pre-active" if pre_active else "active",
+        state="pre-active" if pre_active else "active", backend=backend,
     )  # fmt: skip
     show_key(state, key)
 

@@ -283,10 +283,13 @@ def create_key(
     labels: Mapping[str, str] | None = None,
     policy: Policy | None = None,
     state: str = "active",
+    backend: str | None = None,
 ) -> Call[m.Key]:
-    """Creates a key of ``type`` (``ed25519``, ``aes256-gcm``, ``ml-kem-768``…) and returns its metadata."""
+    """Creates a key of ``type`` (``ed25519``, ``aes256-gcm``, ``ml-kem-768``…) and returns its metadata.
+
+    ``backend="hsm"`` makes it inside the server's HSM, where its material stays."""
     return _post("/v1/keys", _key_of, name=name, type=type, purpose=purpose, labels=labels, policy=_policy(policy),
-                 state=state)  # fmt: skip
+                 state=state, backend=backend)  # fmt: skip
 
 
 def list_keys(

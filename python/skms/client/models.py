@@ -88,6 +88,8 @@ class Key(Model, frozen=True):
     deletion_at: float | None = None
     destroyed_at: float | None = None
     versions: list[KeyVersion] = []
+    #: "software" or "hsm" (the material lives in the server's HSM).
+    backend: str = "software"
 
     @property
     def public_key(self) -> bytes | None:

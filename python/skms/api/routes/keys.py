@@ -23,7 +23,7 @@ def key_out(info: KeyInfo) -> s.KeyOut:
         name=info.name, id=info.id, type=info.type, purpose=info.purpose, labels=info.labels, policy=info.policy,
         state=info.state, latest_version=info.latest_version, min_version=info.min_version,
         created_at=info.created_at, updated_at=info.updated_at, deletion_at=info.deletion_at,
-        destroyed_at=info.destroyed_at,
+        destroyed_at=info.destroyed_at, backend=info.backend,
         versions=[s.VersionOut(v.version, v.created_at, v.state, v.expires_at, v.public_key) for v in info.versions],
     )  # fmt: skip
 
@@ -63,7 +63,8 @@ class KeyController(Controller):
         service, principal = context(request)
         info = await service.create_key(
             principal.tenant, data.name, data.type, purpose=data.purpose, labels=data.labels,
-            policy=data.policy.to_dict() if data.policy else None, state=data.state, principal=principal,
+            policy=data.policy.to_dict() if data.policy else None, state=data.state, backend=data.backend,
+            principal=principal,
         )  # fmt: skip
         return key_out(info)
 
