@@ -281,3 +281,40 @@ async def test_key_in_an_hsm_without_an_hsm_is_503(hsvc: KeyService, store_url: 
             await other.sign(T, "s", b"m")
     finally:
         await other.close()
+
+
+async def test_restore_neither_makes_nor_replaces_hsm_keys(hsvc: KeyService) -> None:
+    """A bundle (anyone can make one for their own recipient key) cannot claim a key lives in the HSM,
+    nor replace an HSM-resident key (its token objects would stay, named by no row)."""
+    import json
+
+    from skms.errors import Conflict
+    from skms.keys import backup
+
+    private, public = backup.create_backup_keypair()
+    await hsvc.register_backup_recipient(T, "escrow", public)
+    await hsvc.create_key(T, "soft", "ecdsa-p256", policy={"allow_backup": True})
+    await hsvc.create_key(T, "hard", "ecdsa-p256", backend="hsm")
+    result = await hsvc.backup(T, ["soft"], recipient="escrow")
+    document = json.loads(backup.open_bundle(result.bundle, private))
+    entry = document["keys"][0]
+
+    def bundle(**changes: Any) -> bytes:
+        return backup.seal_bundle(json.dumps({**document, "keys": [{**entry, **changes}]}).encode(), public)
+
+    with pytest.raises(InvalidInput, match="bundles hold software keys only"):
+        await hsvc.restore(bundle(name="new", meta={"backend": "hsm"}), private)
+    tight = {"exportable": False, "allow_backup": False, "deletion_window": 3600}
+    with pytest.raises(Conflict, match="lives in the HSM"):
+        await hsvc.restore(bundle(name="hard", policy=tight), private, overwrite=True)
+    assert (await hsvc.sign(T, "hard", b"m"))[0].startswith("skms:v1:")  # still the token's key
+
+
+async def test_scheduled_rotation_makes_a_new_object(hsvc: KeyService, clock: Any) -> None:
+    await hsvc.create_key(T, "due", "ed25519", backend="hsm", policy={"rotation_period": 3600})
+    clock.advance(3601)
+    assert (await hsvc.run_due())["rotated"] == 1
+    labels = {e["label"] for e in await objects(hsvc, "due")}
+    assert len(labels) == 2 and any(":v2:" in label for label in labels)
+    text, version = await hsvc.sign(T, "due", b"m")
+    assert version == 2 and await hsvc.verify(T, "due", b"m", text)

@@ -379,6 +379,12 @@ async def restore(
     for entry in entries:
         tenant = check_tenant(mapping.get(entry["tenant"], entry["tenant"]))
         name = check_name(entry["name"])
+        meta = entry["meta"]
+        if isinstance(meta, dict) and meta.get("backend", SOFTWARE) != SOFTWARE:
+            # Bundles hold material: a key recorded as living elsewhere (an HSM) never comes from one.
+            raise InvalidInput(
+                f"the bundle's key {name!r} claims backend {meta.get('backend')!r}; bundles hold software keys only"
+            )
         if entry["type"] == WALLET_TYPE:
             await service.guard.check(principal, "wallet:Restore", tenant, f"wallet:{name}")
         else:
@@ -396,6 +402,8 @@ async def restore(
             continue
         if not overwrite:
             raise Conflict(f"tenant {tenant!r} already has a key named {name!r}; restore with overwrite=True")
+        if backend_of(current) != SOFTWARE:  # its token objects would outlive it unreferenced
+            raise Conflict(f"{name!r} of tenant {tenant!r} lives in the HSM: a backup cannot replace it")
         refusal = KeyPolicy.from_dict(entry["policy"]).loosened_from(current.policy)
         if refusal is not None:  # a bundle cannot do what PATCH may not
             raise Conflict(f"restoring over {name!r} of tenant {tenant!r} is refused: {refusal}")
