@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import json
 import os
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -28,7 +30,7 @@ import pytest
 
 from keys_support import OpenService, sql
 from server_process import ServerProcess, postgres_database
-from server_support import start_server
+from server_support import skms_executable, start_server
 from skms.client import Client
 
 T = "acme"
@@ -193,6 +195,18 @@ def test_rotation_through_either_worker_after_a_network_unseal(tmp_path: Path) -
             assert r.status_code == 200 and base64.b64decode(r.json()["plaintext"]) == b"old", r.text
         with Client(server.addr, token) as c:
             assert c.rotate_root().root_id == 8
+        # The CLI: skms operator rotate-root.
+        done = subprocess.run(
+            [skms_executable(), "operator", "rotate-root", "--output", "json"],
+            env=server.env(token), capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout) == {"root_id": 9}
+        done = subprocess.run(
+            [skms_executable(), "operator", "rotate-root"], env=server.env(token), capture_output=True, text=True,
+            timeout=60,
+        )  # fmt: skip
+        assert done.returncode == 0 and "root 10" in done.stdout, done.stdout + done.stderr
     finally:
         server.stop()
 
