@@ -14,6 +14,8 @@ import asyncio
 import contextlib
 import json
 import os
+import signal
+import ssl
 import subprocess
 import time
 from collections.abc import Iterator
@@ -351,3 +353,78 @@ def test_token_file_must_be_private(tmp_path: Path) -> None:
     with pytest.raises(TransitUnavailable, match="chmod 600") as info:
         cfg.read_token()
     assert "skms_x_y" not in str(info.value)
+
+
+# -- TLS: the CA that verifies the transit server, and a client certificate (mTLS) -----------------
+
+
+@pytest.fixture(scope="module")
+def tls_provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """A dev server over TLS that refuses clients without a certificate of its client CA."""
+    from security_support import issue, make_ca, server_cert
+    from server_support import skms_executable
+
+    directory = tmp_path_factory.mktemp("tls-provider")
+    ca = make_ca("transit test CA")
+    cert, key = server_cert(ca).write(directory, "server")
+    (directory / "ca.pem").write_bytes(ca.cert_pem)
+    client_cert, client_key = issue(ca, common_name="sealed-server").write(directory, "client")
+    os.chmod(client_key, 0o600)
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SKMS_")}
+    env.update(SKMS_TLS_CERT=cert, SKMS_TLS_KEY=key, SKMS_TLS_CLIENT_CA=str(directory / "ca.pem"),
+               SKMS_LOG_LEVEL="WARNING")  # fmt: skip
+    args = [skms_executable(), "serve", "--dev", "--data-dir", str(directory / "data"),
+            "--listen", f"127.0.0.1:{port}", "--workers", "1"]  # fmt: skip
+    with (directory / "server.log").open("wb") as log:
+        process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    base = f"https://127.0.0.1:{port}"
+    context = ssl.create_default_context(cafile=str(directory / "ca.pem"))
+    context.load_cert_chain(client_cert, client_key)
+    try:
+        wait_for(lambda: _healthy(base, context, process), timeout=60)
+        token = (directory / "data" / "admin-token").read_text().strip()
+        r = httpx.post(f"{base}/v1/keys", json={"name": TRANSIT_KEY, "type": "aes256-gcm"},
+                       headers={"Authorization": f"Bearer {token}"}, verify=context)  # fmt: skip
+        assert r.status_code in (200, 201), r.text
+        token_file = directory / "token"
+        fd = os.open(token_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(token)
+        yield base, directory
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+
+
+def _healthy(base: str, context: ssl.SSLContext, process: subprocess.Popen[bytes]) -> bool:
+    assert process.poll() is None, "the TLS provider exited"
+    try:
+        return httpx.get(f"{base}/v1/sys/health", verify=context, timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def test_mtls_transit_server(tls_provider: tuple[str, Path]) -> None:
+    base, directory = tls_provider
+    cfg = TransitConfig(address=base, key=TRANSIT_KEY, token_file=str(directory / "token"),
+                        ca_file=str(directory / "ca.pem"), client_cert=str(directory / "client.crt"),
+                        client_key=str(directory / "client.key"))  # fmt: skip
+    seal = TransitSeal(cfg)
+    unseal_key = SecretBytes.random(32)
+    wrapped = seal.wrap(unseal_key, seal_aad("tls"))
+    assert seal.unwrap(wrapped, seal_aad("tls")) == unseal_key
+    # Without the client certificate the handshake is refused; without the CA the server is not trusted.
+    for other in (
+        TransitConfig(address=base, key=TRANSIT_KEY, token_file=str(directory / "token"),
+                      ca_file=str(directory / "ca.pem")),
+        TransitConfig(address=base, key=TRANSIT_KEY, token_file=str(directory / "token"),
+                      client_cert=str(directory / "client.crt"), client_key=str(directory / "client.key")),
+    ):  # fmt: skip
+        with pytest.raises(TransitUnavailable, match="TLS handshake") as info:
+            TransitSeal(other).unwrap(wrapped, seal_aad("tls"))
+        assert info.value.reason == "tls"

@@ -183,7 +183,8 @@ class HsmIntegrityError(HsmError, IntegrityError):
 class TransitUnavailable(SKMSError):
     """The transit seal's server (another SKMS server holding the key that wraps this store's
     unseal key) is unreachable, sealed, or refuses the configured token or key: retry once it is back.
-    ``reason`` is one word for status and logs: ``unreachable``, ``sealed``, ``token``, ``key``, ``refused``."""
+    ``reason`` is one word for status and logs: ``unreachable``, ``tls``, ``sealed``, ``token``, ``key``,
+    ``refused``."""
 
     def __init__(self, message: str, reason: str = "refused") -> None:
         super().__init__(message)

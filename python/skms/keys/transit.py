@@ -225,6 +225,12 @@ class _mapped:
         if error is None or isinstance(error, (TransitUnavailable, UnsealFailed)):
             return
         if isinstance(error, TransportError):
+            if any(word in str(error) for word in ("SSL", "certificate", "TLS")):
+                raise TransitUnavailable(
+                    "the TLS handshake with the transit server failed (its certificate is not trusted, "
+                    "or it refused ours: transit_ca_file, transit_client_cert)",
+                    "tls",
+                ) from None
             raise TransitUnavailable(
                 f"the transit server is unreachable (no connection or no answer within {TIMEOUT:g} s)", "unreachable"
             ) from None
