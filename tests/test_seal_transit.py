@@ -428,3 +428,45 @@ def test_mtls_transit_server(tls_provider: tuple[str, Path]) -> None:
         with pytest.raises(TransitUnavailable, match="TLS handshake") as info:
             TransitSeal(other).unwrap(wrapped, seal_aad("tls"))
         assert info.value.reason == "tls"
+
+
+class SealedMeanwhile(TransitSeal):
+    """A real transit seal during whose call an operator seals the store through another node."""
+
+    def __init__(self, config: TransitConfig, url: str) -> None:
+        super().__init__(config)
+        self.url = url
+
+    def unwrap(self, ciphertext: str, aad: bytes) -> SecretBytes:
+        async def operator_seal() -> None:
+            other_node = await KeyService.open(self.url)
+            try:
+                await other_node.sealer.seal_by_operator()
+            finally:
+                await other_node.close()
+
+        asyncio.run(operator_seal())  # on the seal's own thread: a loop of its own
+        return super().unwrap(ciphertext, aad)
+
+
+def test_an_operator_seal_during_the_transit_call_holds(
+    tmp_path: Path, provider: ServerProcess, token_file: Path
+) -> None:
+    url = f"sqlite:///{tmp_path / 'race.db'}"
+
+    async def scenario() -> None:
+        service = await KeyService.open(url)
+        try:
+            service.sealer.transit = TransitSeal(config(provider, token_file))
+            await service.sealer.initialize("transit")
+        finally:
+            await service.close()
+        service = await KeyService.open(url)
+        try:
+            service.sealer.transit = SealedMeanwhile(config(provider, token_file), url)
+            assert await service.sealer.auto_unseal() is False
+            assert service.sealer.sealed
+        finally:
+            await service.close()
+
+    run(scenario())

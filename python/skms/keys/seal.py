@@ -391,6 +391,12 @@ class Sealer:
             return True
         if record.method == "transit":
             unseal_key = await off_loop(self._transit_unseal_key, record)
+            # The call can take seconds (a retry while the transit server comes back): an operator
+            # may have sealed the store through another node meanwhile. Then it stays sealed.
+            latest = await self._store.get_seal()
+            if latest is None or (OPERATOR_SEALED in latest.params and not lift_operator_seal):
+                log.warning("the store was sealed by an operator during the auto-unseal: it stays sealed")
+                return False
         else:
             unseal_key = await self._hsm_unseal_key(record)
         self._roots, self._root_id = self._open_roots(record, unseal_key), record.root_id
