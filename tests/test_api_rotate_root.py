@@ -34,7 +34,7 @@ from server_support import skms_executable, start_server
 from skms.client import Client
 
 T = "acme"
-THREADS = 12
+THREADS = 16
 ROTATIONS = 3
 PASSPHRASE = "correct horse battery staple"
 

@@ -101,6 +101,23 @@ async def test_init_uses_an_existing_key_and_refuses_without_hsm(open_service: O
         await bare.sealer.auto_unseal()
 
 
+async def test_init_refusals(open_service: OpenService, softhsm: SoftHsm) -> None:
+    bare = await open_service(unseal=False)
+    with pytest.raises(InvalidInput, match="hsm_module"):
+        await bare.sealer.initialize("pkcs11")
+    with pytest.raises(InvalidInput, match="pkcs11 method only") as refused:
+        await bare.sealer.initialize("passphrase", passphrase="x" * 20, key_label="skms-seal")
+    assert refused.value.field == "key_label"
+    svc = await _node(open_service, softhsm)
+    label = _label("ec")
+    await svc.sealer.hsm.generate_keypair("ecdsa-p256", label, os.urandom(8))
+    with pytest.raises(InvalidInput, match="not AES-256"):
+        await svc.sealer.initialize("pkcs11", key_label=label)
+    with pytest.raises(InvalidInput):
+        await svc.sealer.initialize("pkcs11", key_label="bad\nlabel")
+    assert not await svc.sealer.initialized() and not await bare.sealer.initialized()
+
+
 async def test_rotate_root_with_the_token(open_service: OpenService, softhsm: SoftHsm) -> None:
     svc = await _node(open_service, softhsm)
     await svc.sealer.initialize("pkcs11", key_label=_label("rot"))

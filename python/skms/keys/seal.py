@@ -268,6 +268,8 @@ class Sealer:
         """
         if await self._store.get_seal() is not None:
             raise Conflict("the store is already initialized")
+        if key_label is not None and method != "pkcs11":
+            raise InvalidInput("key_label names the HSM key of the pkcs11 method only", field="key_label")
         if method == "pkcs11":
             unseal_key, params, result = await self._new_hsm_unseal_key(key_label or DEFAULT_HSM_KEY_LABEL)
         else:
