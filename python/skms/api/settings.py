@@ -118,7 +118,7 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     audit_refusals_per_second: float = 10.0
     #: A PKCS#11 HSM (skms.hsm, the ``skms[hsm]`` extra): the module's path, the token by label or by
     #: serial, and where its user PIN is: a variable's *name* or a 0600 file, never the PIN itself.
-    #: Validated here; the server does not use the HSM yet (issue 14).
+    #: Used by the ``pkcs11`` seal (auto-unseal) and by HSM-resident keys.
     hsm_module: str | None = None
     hsm_token_label: str | None = None
     hsm_token_serial: str | None = None
