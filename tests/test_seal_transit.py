@@ -147,6 +147,12 @@ def test_init_then_cold_start_unseals_through_the_provider(
             r = server.fresh_request("POST", "/v1/keys/data/decrypt", json={"ciphertext": ciphertext})
             assert r.status_code == 200, r.text
             assert unb64(r.json()["plaintext"]) == plaintext
+        # Root rotation over the API; the next cold start opens the new root through the provider.
+        r = server.fresh_request("POST", "/v1/sys/rotate-root")
+        assert r.status_code == 200 and r.json()["root_id"] == 2, r.text
+        server.restart()
+        r = server.fresh_request("POST", "/v1/keys/data/decrypt", json={"ciphertext": ciphertext})
+        assert r.status_code == 200 and unb64(r.json()["plaintext"]) == plaintext, r.text
     if backend == "sqlite":  # the store keeps the address and the key's name, never the token
         stored = (tmp_path / "sealed" / "skms.db").read_bytes()
         assert provider.token.encode() not in stored and provider.token.rpartition("_")[2].encode() not in stored
