@@ -5,6 +5,7 @@ import os
 import socket
 import stat
 import sys
+import textwrap
 from pathlib import Path
 
 import click
@@ -35,7 +36,23 @@ async def _prepare_dev(settings: Settings, keyfile: str, token_file: Path) -> st
         await service.close()
 
 
-@click.command()
+def _settings_epilog() -> str:
+    """Every setting the server reads, grouped by prefix (the README's Configuration table explains each)."""
+    from skms.api.settings import FIELDS
+
+    groups: dict[str, list[str]] = {}
+    for name in FIELDS:
+        prefix = name.split("_", 1)[0] if name.startswith(("hsm_", "transit_", "audit_", "jwt_", "tls_")) else ""
+        groups.setdefault(prefix, []).append(name)
+    lines = [textwrap.fill(", ".join(names), 78, initial_indent="  ", subsequent_indent="    ") for names in groups.values()]
+    return (
+        "\b\nSettings, from SKMS_<NAME> variables or the TOML file of --config (variables win):\n"
+        + "\n".join(lines)
+        + "\n\nSecrets (HSM PIN, transit token) come from a variable or a 0600 file, never the command line."
+    )
+
+
+@click.command(epilog=_settings_epilog())
 @click.option("--dev", is_flag=True, help="Development mode: local SQLite store, key-file unseal, admin token on disk.")
 @click.option("--listen", help="host:port (default from SKMS_LISTEN or 127.0.0.1:8470).")
 @click.option("--data-dir", type=click.Path(file_okay=False), help="Directory for the dev store, key file and token.")
