@@ -44,7 +44,7 @@ def _settings_epilog() -> str:
     for name in FIELDS:
         prefix = name.split("_", 1)[0] if name.startswith(("hsm_", "transit_", "audit_", "jwt_", "tls_")) else ""
         groups.setdefault(prefix, []).append(name)
-    lines = [textwrap.fill(", ".join(names), 78, initial_indent="  ", subsequent_indent="    ") for names in groups.values()]
+    lines = [textwrap.fill(", ".join(n), 78, initial_indent="  ", subsequent_indent="    ") for n in groups.values()]
     return (
         "\b\nSettings, from SKMS_<NAME> variables or the TOML file of --config (variables win):\n"
         + "\n".join(lines)
