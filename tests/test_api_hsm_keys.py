@@ -10,6 +10,7 @@ server without an HSM answers a clear 400 for ``backend: "hsm"``.
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -92,13 +93,35 @@ def test_aes_gcm_round_trip_and_integrity(api: httpx.Client) -> None:
 
 @pytest.mark.parametrize("type", ["rsa-3072", "rsa-4096"])
 def test_rsa_oaep(api: httpx.Client, type: str) -> None:
+    """RSA-OAEP SHA-256 decrypts in the token (SoftHSM2 2.6: raw RSA there, OAEP decoded natively)."""
     name = f"hsm-enc-{type}"
     key = ok(api.post("/v1/keys", json={"name": name, "type": type, "purpose": "encrypt", "backend": "hsm"}), 201)
-    outside = public_of(key, 1).encrypt(b"from outside", OAEP)
-    r = api.post(f"/v1/keys/{name}/decrypt", json={"ciphertext": "skms:v1:" + b64(outside)})
-    if r.status_code == 422 and "RSA-OAEP with SHA-256" in r.json()["detail"]:
-        pytest.xfail("this token (SoftHSM2 2.6) does RSA-OAEP with SHA-1 only: refused with a clear 422")
-    assert unb64(ok(r)["plaintext"]) == b"from outside"
+    public = public_of(key, 1)
+    k = public.key_size // 8
+
+    def decrypt(ciphertext: bytes) -> httpx.Response:
+        return api.post(f"/v1/keys/{name}/decrypt", json={"ciphertext": "skms:v1:" + b64(ciphertext)})
+
+    # Made by `cryptography`: empty, short, and the longest message the key takes.
+    for message in (b"", b"from outside", os.urandom(k - 2 * 32 - 2)):
+        assert unb64(ok(decrypt(public.encrypt(message, OAEP)))["plaintext"]) == message
+    sealed = ok(api.post(f"/v1/keys/{name}/encrypt", json={"plaintext": b64(b"made by skms")}))["ciphertext"]
+    assert unb64(ok(api.post(f"/v1/keys/{name}/decrypt", json={"ciphertext": sealed}))["plaintext"]) == b"made by skms"
+
+    # Altered ciphertexts (below the modulus): one answer for every failure.
+    outside = public.encrypt(b"from outside", OAEP)
+    details = set()
+    for i in (1, 2, k // 2, k - 1):
+        bad = bytearray(outside)
+        bad[i] ^= 0x40
+        details.add(assert_problem(decrypt(bytes(bad)), 400, title="IntegrityError")["detail"])
+    assert details == {"RSA-OAEP decryption failed: wrong key or altered ciphertext"}
+
+    # Raw-RSA input out of shape: said so, before the token sees it.
+    n = public.public_numbers().n
+    for bad_input in (outside[:-1], outside + b"\0", b"\0" * k, n.to_bytes(k, "big"), b"\xff" * k):
+        problem = assert_problem(decrypt(bad_input), 400, title="InvalidInput")
+        assert "RSA-OAEP ciphertext" in problem["detail"]
 
 
 def test_rotate_keeps_old_signatures(api: httpx.Client) -> None:

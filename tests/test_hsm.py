@@ -314,6 +314,101 @@ async def test_a_bad_tag_is_an_integrity_error_and_does_not_reset_the_pool(hsm: 
         await hsm.decrypt(ref, iv, b"x")
 
 
+OAEP_SHA256 = padding.OAEP(mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(), label=None)
+
+
+def _token_does_oaep_sha256(hsm: Hsm, ref: KeyRef, ciphertext: bytes) -> bool:
+    """Asks the token directly (python-pkcs11): does it take CKM_RSA_PKCS_OAEP with SHA-256?"""
+    from pkcs11 import MGF
+
+    def ask(session: Any) -> bool:
+        key = session.get_key(object_class=ObjectClass.PRIVATE_KEY, label=ref.label, id=ref.id)
+        try:
+            key.decrypt(
+                ciphertext, mechanism=Mechanism.RSA_PKCS_OAEP, mechanism_param=(Mechanism.SHA256, MGF.SHA256, None)
+            )
+        except (px.ArgumentsBad, px.MechanismInvalid, px.MechanismParamInvalid, px.GeneralError):
+            return False
+        return True
+
+    return hsm.call(ask)
+
+
+async def test_rsa_oaep_sha256_decrypts_in_the_token(softhsm: SoftHsm) -> None:
+    """RSA-OAEP SHA-256 with the private operation in the token: CKM_RSA_PKCS_OAEP where the token
+    takes SHA-256, else (SoftHSM2 2.6) raw RSA (CKM_RSA_X_509) and the native constant-time decoding.
+    The first call finds out which, once; concurrent first calls all succeed."""
+    hsm = Hsm(softhsm.config())
+    try:
+        pair = await hsm.generate_keypair(KeyKind.RSA_3072, *_label("rsa-oaep"))
+        public = serialization.load_der_public_key(pair.public_key_der)
+        assert isinstance(public, rsa.RSAPublicKey)
+        expected = (
+            "CKM_RSA_PKCS_OAEP"
+            if _token_does_oaep_sha256(hsm, pair.ref, public.encrypt(b"x", OAEP_SHA256))
+            else "CKM_RSA_X_509"
+        )
+        assert hsm.oaep_mechanism is None
+        messages = [os.urandom(n) for n in (0, 1, 32, 190, 384 - 66)] * 4
+        plains = await asyncio.gather(*(hsm.decrypt_oaep(pair.ref, public.encrypt(m, OAEP_SHA256)) for m in messages))
+        assert all(isinstance(p, SecretBytes) for p in plains)
+        assert [p.expose_secret() for p in plains] == messages
+        assert hsm.oaep_mechanism == expected
+
+        # Altered ciphertexts: IntegrityError, one message, and the pool is not reset.
+        ciphertext = public.encrypt(MESSAGE, OAEP_SHA256)
+        opened = hsm.pool_size()
+        answers = set()
+        for i in (1, 100, 383):
+            bad = bytearray(ciphertext)
+            bad[i] ^= 0x10
+            with pytest.raises(errors.IntegrityError) as info:
+                await hsm.decrypt_oaep(pair.ref, bytes(bad))
+            answers.add((type(info.value), str(info.value)))
+        assert len(answers) == 1, answers
+        assert hsm.pool_size() == opened
+        assert hsm.oaep_mechanism == expected
+
+        # Raw-RSA input is checked before the token sees it: k bytes, 0 < c < n.
+        n = public.public_numbers().n
+        for bad_input, problem in (
+            (ciphertext[:-1], "is 384 bytes, got 383"),
+            (ciphertext + b"\0", "is 384 bytes, got 385"),
+            (bytes(384), "between 0 and the key's modulus"),
+            (n.to_bytes(384, "big"), "between 0 and the key's modulus"),
+            (b"\xff" * 384, "between 0 and the key's modulus"),
+        ):
+            with pytest.raises(errors.InvalidInput, match=problem):
+                await hsm.decrypt_oaep(pair.ref, bad_input)
+        assert (await hsm.decrypt_oaep(pair.ref, ciphertext)).expose_secret() == MESSAGE
+
+        # Only RSA keys of the token; and the key must permit decryption (CKA_DECRYPT).
+        ec_pair = await hsm.generate_keypair(KeyKind.ECDSA_P256, *_label("ec-oaep"))
+        with pytest.raises(errors.InvalidInput, match="RSA key"):
+            await hsm.decrypt_oaep(ec_pair.ref, ciphertext)
+        label, key_id = _label("rsa-sign-only")
+        hsm.call(
+            lambda s: s.generate_keypair(
+                KeyType.RSA,
+                3072,
+                id=key_id,
+                label=label,
+                store=True,
+                capabilities=MechanismFlag.SIGN | MechanismFlag.VERIFY | MechanismFlag.ENCRYPT,
+                private_template={Attribute.SENSITIVE: True, Attribute.EXTRACTABLE: False},
+            )
+        )
+        sign_only = KeyRef(KeyKind.RSA_3072, label, key_id)
+        sign_only_public = serialization.load_der_public_key(await hsm.public_key(sign_only))
+        assert isinstance(sign_only_public, rsa.RSAPublicKey)
+        with pytest.raises(errors.HsmOperationRefused, match="CKA_DECRYPT is false") as refused:
+            await hsm.decrypt_oaep(sign_only, sign_only_public.encrypt(MESSAGE, OAEP_SHA256))
+        assert refused.value.ckr == "CKR_KEY_FUNCTION_NOT_PERMITTED"
+        await hsm.destroy(label=label)
+    finally:
+        hsm.close()
+
+
 async def test_wrap_and_unwrap_a_root_key(hsm: Hsm) -> None:
     kek = os.urandom(32)
     ref = await _import_aes(hsm, kek, *_label("kek-known"))

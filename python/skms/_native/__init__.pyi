@@ -15,6 +15,7 @@ from . import ed25519 as ed25519
 from . import ethereum as ethereum
 from . import falcon as falcon
 from . import hashes as hashes
+from . import oaep as oaep
 from . import secp256k1 as secp256k1
 from . import symmetric as symmetric
 from . import zkp as zkp
@@ -30,6 +31,7 @@ __all__ = [
     "ethereum",
     "falcon",
     "hashes",
+    "oaep",
     "secp256k1",
     "symmetric",
     "wipe",

@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, x25519
 from cryptography.hazmat.primitives.asymmetric import ed25519 as _ced25519
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
-from skms._native import SecretBytes, ed25519, secp256k1
+from skms._native import SecretBytes, ed25519, oaep, secp256k1
 from skms.crypto import _pkcs
 from skms.crypto.keys import (
     AgreementPrivateKey,
@@ -541,6 +541,16 @@ _PSS = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=padding.PSS.DI
 _OAEP = padding.OAEP(mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(), label=None)
 
 
+def rsa_oaep_decode(encoded: bytes | SecretBytes, modulus_len: int) -> SecretBytes:
+    """The message in ``encoded``, the output of a raw RSA private operation (m = c^d mod n, as
+    ``modulus_len`` bytes), under SKMS's RSA-OAEP: SHA-256, MGF1-SHA-256, empty label (``_OAEP``).
+
+    For tokens that do raw RSA but not OAEP with SHA-256. Decoded in constant time in the native
+    core; every malformed encoding raises the same IntegrityError as a software key's decryption.
+    """
+    return oaep.decode_sha256(encoded, modulus_len)
+
+
 def _int_b64(value: int) -> str:
     return b64url(value.to_bytes((value.bit_length() + 7) // 8 or 1, "big"))
 
@@ -796,4 +806,5 @@ __all__ = [
     "Secp256k1PublicKey",
     "X25519Key",
     "X25519PublicKey",
+    "rsa_oaep_decode",
 ]

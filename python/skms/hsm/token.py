@@ -34,6 +34,7 @@ from pkcs11 import Attribute, KeyType, Mechanism, MechanismFlag, ObjectClass
 from pkcs11 import exceptions as px
 
 from skms._native import SecretBytes, wipe
+from skms.crypto.asymmetric import rsa_oaep_decode
 from skms.errors import (
     HsmConfigError,
     HsmError,
@@ -50,6 +51,7 @@ from skms.errors import (
 from skms.hsm.ckr import hsm_error
 from skms.hsm.config import HsmConfig
 from skms.hsm.kinds import (
+    RSA_OAEP_SHA256,
     KeyKind,
     KeyPair,
     KeyRef,
@@ -183,6 +185,8 @@ class Hsm:
         self.config = config
         self._lock = threading.Lock()
         self._state: _State | None = None
+        #: How this token decrypts SKMS's RSA-OAEP: None until the first call finds out.
+        self._oaep: str | None = None
 
     def __repr__(self) -> str:
         return f"Hsm(module={self.config.module!r}, token {self.config.token_name})"
@@ -707,6 +711,88 @@ class Hsm:
 
         return decrypt
 
+    # -- RSA-OAEP -----------------------------------------------------------------------------
+
+    @property
+    def oaep_mechanism(self) -> str | None:
+        """How this token decrypts RSA-OAEP SHA-256: ``"CKM_RSA_PKCS_OAEP"`` (in one call),
+        ``"CKM_RSA_X_509"`` (raw RSA, the OAEP decoding native), or None before the first call."""
+        return self._oaep
+
+    async def decrypt_oaep(self, ref: KeyRef, ciphertext: bytes) -> SecretBytes:
+        """The plaintext of RSA-OAEP ``ciphertext`` (SHA-256, MGF1-SHA-256, empty label: SKMS's
+        RSA-OAEP) for the private key ``ref``, whose private operation runs in the token.
+
+        The token is asked for CKM_RSA_PKCS_OAEP with SHA-256 first (real HSMs do it). A token
+        that refuses those parameters (SoftHSM2 2.6 does OAEP with SHA-1 only) does the raw
+        private operation instead (CKM_RSA_X_509, m = c^d mod n, under the key's CKA_DECRYPT),
+        and the EME-OAEP decoding runs in constant time in the native core. Which of the two
+        the token takes is found by the first call and kept for this Hsm. A ciphertext that is
+        not k bytes, or not in (0, n), raises InvalidInput; any other failure IntegrityError.
+        """
+        if not isinstance(ref, KeyRef) or ref.kind not in (KeyKind.RSA_3072, KeyKind.RSA_4096):
+            raise InvalidInput("RSA-OAEP decryption takes an RSA key of the token", field="key")
+        if not isinstance(ciphertext, bytes):
+            raise InvalidInput("an RSA-OAEP ciphertext is bytes", field="ciphertext")
+        doing = f"decrypting with {ref.label!r}"
+        ambiguous = False
+        if self._oaep != _OAEP_RAW:
+            try:
+                plain = await self._submit(self._oaep_in_token(ref, ciphertext), doing, idempotent=True, opens=True)
+            except HsmError as e:
+                if self._oaep == _OAEP_TOKEN or e.ckr not in (*_OAEP_REFUSED, *_OAEP_VAGUE):
+                    raise
+                # SoftHSM2 answers CKR_GENERAL_ERROR for some parameters, and so may a token that
+                # does OAEP-SHA-256 for a bad ciphertext: that one is decided by the raw path below.
+                ambiguous = e.ckr in _OAEP_VAGUE
+                if not ambiguous:
+                    self._oaep = _OAEP_RAW
+            else:
+                self._oaep = _OAEP_TOKEN
+                return plain
+        try:
+            plain = await self._submit(self._oaep_raw(ref, ciphertext), doing, idempotent=True, opens=True)
+        except HsmError as e:
+            if e.ckr in _OAEP_REFUSED:
+                raise HsmOperationRefused(
+                    f"HSM: {doing}: the token does neither RSA-OAEP with SHA-256 nor raw RSA "
+                    f"(CKM_RSA_X_509) with this key ({e.ckr})",
+                    ckr=e.ckr,
+                ) from None
+            raise
+        if ambiguous:
+            self._oaep = _OAEP_RAW  # a valid ciphertext the token's OAEP failed on: it cannot do it
+        return plain
+
+    def _oaep_in_token(self, ref: KeyRef, ciphertext: bytes) -> Callable[[PooledSession], SecretBytes]:
+        def decrypt(pooled: PooledSession) -> SecretBytes:
+            def op(key: Any) -> SecretBytes:
+                _rsa_modulus_len(pooled, key, ref, ciphertext)
+                mechanism, param = RSA_OAEP_SHA256  # SKMS's RSA-OAEP, as skms.crypto.asymmetric: no label
+                plain = bytes(_can(key, "decrypt")(ciphertext, mechanism=mechanism, mechanism_param=param))
+                try:
+                    return SecretBytes(plain)
+                finally:
+                    wipe(plain)
+
+            return self._with_key(pooled, ObjectClass.PRIVATE_KEY, ref, op)
+
+        return decrypt
+
+    def _oaep_raw(self, ref: KeyRef, ciphertext: bytes) -> Callable[[PooledSession], SecretBytes]:
+        def decrypt(pooled: PooledSession) -> SecretBytes:
+            def op(key: Any) -> SecretBytes:
+                k = _rsa_modulus_len(pooled, key, ref, ciphertext)
+                encoded = bytes(_can(key, "decrypt")(ciphertext, mechanism=Mechanism.RSA_X_509))
+                try:
+                    return rsa_oaep_decode(encoded, k)
+                finally:
+                    wipe(encoded)
+
+            return self._with_key(pooled, ObjectClass.PRIVATE_KEY, ref, op)
+
+        return decrypt
+
     async def wrap_secret(self, wrapping: KeyRef, secret: SecretBytes) -> bytes:
         """``secret`` (for example a 32-byte root key) wrapped by the token key ``wrapping`` with
         AES key wrap with padding (RFC 5649, CKM_AES_KEY_WRAP_PAD).
@@ -912,6 +998,32 @@ def _can(key: Any, method: str) -> Any:
             ckr="CKR_KEY_FUNCTION_NOT_PERMITTED",
         )
     return found
+
+
+_OAEP_TOKEN = "CKM_RSA_PKCS_OAEP"
+_OAEP_RAW = "CKM_RSA_X_509"
+#: The token's "not this mechanism or these parameters": decrypt with CKM_RSA_X_509 instead.
+_OAEP_REFUSED = ("CKR_MECHANISM_INVALID", "CKR_MECHANISM_PARAM_INVALID", "CKR_ARGUMENTS_BAD")
+_OAEP_VAGUE = ("CKR_GENERAL_ERROR", "CKR_FUNCTION_FAILED")
+
+
+def _rsa_modulus_len(pooled: PooledSession, key: Any, ref: KeyRef, ciphertext: bytes) -> int:
+    """k, the modulus's length in bytes, after checking the raw-RSA input: k bytes, 0 < c < n.
+    The modulus is public (CKA_MODULUS), read once per session and key."""
+    cached = ("modulus", ref.label, ref.id)
+    n = pooled.keys.get(cached)
+    if n is None:
+        n = int.from_bytes(bytes(key[Attribute.MODULUS]), "big")
+        pooled.keys[cached] = n
+    k = (n.bit_length() + 7) // 8
+    if len(ciphertext) != k:
+        raise InvalidInput(
+            f"an RSA-OAEP ciphertext of this {n.bit_length()}-bit key is {k} bytes, got {len(ciphertext)}",
+            field="ciphertext",
+        )
+    if not 0 < int.from_bytes(ciphertext, "big") < n:
+        raise InvalidInput("an RSA-OAEP ciphertext is a number between 0 and the key's modulus", field="ciphertext")
+    return k
 
 
 def _kind(kind: KeyKind | str) -> KeyKind:

@@ -14,8 +14,10 @@ finds those. Destruction deletes the objects first, then the rows' references: a
 destruction is run again by the scheduler (``run_due``) and a missing object is not an error then.
 
 Outputs have the software keys' forms: ECDSA as DER (secp256k1 with a low s), Ed25519 raw, RSA-PSS
-SHA-256 (salt 32), RSA-OAEP SHA-256, AES-256-GCM as nonce ‖ ciphertext ‖ tag. Verification and
-RSA encryption use the stored public key (public operations, the same code as software keys).
+SHA-256 (salt 32), RSA-OAEP SHA-256, AES-256-GCM as nonce ‖ ciphertext ‖ tag. RSA-OAEP decryption
+runs in the token, or as raw RSA in the token and the OAEP decoding natively where the token does
+OAEP with SHA-1 only (:meth:`skms.hsm.Hsm.decrypt_oaep`). Verification and RSA encryption use the
+stored public key (public operations, the same code as software keys).
 """
 
 import asyncio
@@ -27,14 +29,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pkcs11 import MGF, Attribute, Mechanism, MechanismFlag, ObjectClass
+from pkcs11 import Attribute, Mechanism, MechanismFlag
 
 from skms._native import SecretBytes
 from skms.crypto import registry
 from skms.errors import (
-    HsmError,
+    HsmInvalidInput,
     HsmKeyNotFound,
-    HsmOperationRefused,
     IntegrityError,
     InvalidInput,
     UnsupportedOperation,
@@ -58,7 +59,6 @@ HSM_TYPES: dict[str, KeyKind] = {
 LABEL_PREFIX = "skms:"
 _GCM_NONCE = 12
 _GCM_TAG = 16
-_OAEP = (Mechanism.SHA256, MGF.SHA256, None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,25 +194,14 @@ class Pkcs11Backend:
             return await self.hsm.decrypt(key.ref, data[:_GCM_NONCE], data[_GCM_NONCE:], aad=associated_data)
         if associated_data:
             raise InvalidInput("RSA-OAEP decryption takes no associated data")
-        ref = key.ref
-
-        def decrypt(session: Any) -> bytes:
-            private = session.get_key(object_class=ObjectClass.PRIVATE_KEY, label=ref.label, id=ref.id)
-            return bytes(private.decrypt(data, mechanism=Mechanism.RSA_PKCS_OAEP, mechanism_param=_OAEP))
-
         try:
-            return await self.hsm.run(decrypt, idempotent=True, doing=f"decrypting with {ref.label!r}")
-        except HsmError as e:
-            if e.ckr in ("CKR_ARGUMENTS_BAD", "CKR_MECHANISM_PARAM_INVALID", "CKR_MECHANISM_INVALID"):
-                # SoftHSM2 2.6 does OAEP with SHA-1 only; SKMS's RSA-OAEP is SHA-256 everywhere.
-                raise HsmOperationRefused(
-                    f"HSM: the token does not do RSA-OAEP with SHA-256 ({e.ckr}): this key cannot decrypt here",
-                    ckr=e.ckr,
-                ) from None
-            if isinstance(e, InvalidInput | IntegrityError):
-                # The token's CKR_ENCRYPTED_DATA_INVALID / _LEN_RANGE: as a software key says it.
-                raise IntegrityError("RSA-OAEP decryption failed: wrong key or altered ciphertext") from None
-            raise
+            # In the token: CKM_RSA_PKCS_OAEP with SHA-256, or raw RSA and the native constant-time
+            # decoding where the token does OAEP with SHA-1 only (Hsm.decrypt_oaep).
+            plain = await self.hsm.decrypt_oaep(key.ref, data)
+        except (HsmInvalidInput, IntegrityError):
+            # The token's CKR_ENCRYPTED_DATA_INVALID / _LEN_RANGE: as a software key says it.
+            raise IntegrityError("RSA-OAEP decryption failed: wrong key or altered ciphertext") from None
+        return plain.expose_secret()  # KeyBackend.decrypt answers bytes: the API's response body
 
     async def destroy(self, record: KeyRecord, versions: Sequence[VersionRecord]) -> None:
         for version in versions:

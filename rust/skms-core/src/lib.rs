@@ -15,6 +15,7 @@ pub mod ethereum;
 pub mod falcon;
 pub mod hashes;
 pub mod node_cache;
+pub mod oaep;
 pub mod secp256k1;
 pub mod secp_batch;
 pub mod secret;

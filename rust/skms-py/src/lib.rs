@@ -16,6 +16,7 @@ mod ethereum;
 mod falcon;
 mod gil;
 mod hashes;
+mod oaep;
 mod secp256k1;
 mod secret;
 mod symmetric;
@@ -36,6 +37,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     falcon::register(m)?;
     zkp::register(m)?;
     symmetric::register(m)?;
+    oaep::register(m)?;
     Ok(())
 }
 
