@@ -294,8 +294,8 @@ def restore_random_source() -> Iterator[None]:
     assert skms_random.get_random_source() is original
 
 
-# Keys derived from source bytes alone. RSA (OpenSSL's generator) and Falcon
-# (the fn-dsa crate's) draw from their own CSPRNGs: not seed-based here.
+# Keys generated from random seeds, which draw from the source (mixed with the OS). RSA
+# (OpenSSL's generator) and Falcon (the fn-dsa crate's) draw from their own CSPRNGs.
 SEEDED = [a for a in ALGORITHMS if not a.startswith(("rsa-", "falcon-", "schnorr-"))]
 NOT_SEED_BASED = ["rsa-3072", "rsa-4096", "falcon-512", "falcon-1024"]
 
@@ -313,28 +313,56 @@ def test_default_source_is_the_os() -> None:
 
 
 @pytest.mark.usefixtures("restore_random_source")
-@pytest.mark.parametrize("algorithm", SEEDED)
-def test_deterministic_source_makes_generation_deterministic(algorithm: str) -> None:
-    skms_random.set_random_source(CountingSource(b"seed"))
+@pytest.mark.parametrize("algorithm", [*SEEDED, "schnorr-secp256k1"])
+def test_every_seed_based_type_draws_from_the_source(algorithm: str) -> None:
+    source = CountingSource(b"seed")
+    skms_random.set_random_source(source)
     first = generate_key(algorithm)
+    assert source.calls >= 1
+    # The same source stream again: the OS half still makes the key new (mixed, not replaced).
     skms_random.set_random_source(CountingSource(b"seed"))
-    second = generate_key(algorithm)
-    skms_random.set_random_source(CountingSource(b"another seed"))
-    third = generate_key(algorithm)
-    assert _fingerprint(first) == _fingerprint(second) != _fingerprint(third)
+    assert _fingerprint(generate_key(algorithm)) != _fingerprint(first)
+
+
+class ConstantSource:
+    """The worst generator: the same byte forever."""
+
+    def __init__(self, byte: int) -> None:
+        self.byte = byte
+
+    def random_bytes(self, n: int) -> bytes:
+        return bytes([self.byte]) * n
 
 
 @pytest.mark.usefixtures("restore_random_source")
-def test_key_material_is_the_source_bytes() -> None:
-    expected = hashlib.shake_256(b"seed" + bytes(8)).digest(32)
-    for algorithm in ("aes256-gcm", "ed25519", "ml-dsa-65", "x25519+ml-kem-768"):
-        skms_random.set_random_source(CountingSource(b"seed"))
-        assert generate_key(algorithm).export("raw") == expected  # type: ignore[attr-defined]
+@pytest.mark.parametrize("byte", [0x00, 0xFF])
+def test_a_constant_source_cannot_fix_the_key(byte: int) -> None:
+    """Key bytes are OS XOR source: a broken (or hostile) source alone does not decide them."""
+    skms_random.set_random_source(ConstantSource(byte))
+    raws = {generate_key("aes256-gcm").export("raw") for _ in range(16)}  # type: ignore[attr-defined]
+    assert len(raws) == 16 and bytes([byte]) * 32 not in raws
+    secrets = [skms_random.random_secret(32) for _ in range(4)]
+    assert len({s.expose_secret() for s in secrets}) == 4
+    assert len({skms_random.random_bytes(32) for _ in range(4)}) == 4
+
+
+@pytest.mark.usefixtures("restore_random_source")
+def test_the_source_half_is_wiped_after_mixing() -> None:
+    drawn: list[bytes] = []
+
+    class Keeping:
+        def random_bytes(self, n: int) -> bytes:
+            drawn.append(hashlib.shake_256(b"x" + len(drawn).to_bytes(8, "big")).digest(n))
+            return drawn[-1]
+
+    skms_random.set_random_source(Keeping())
+    generate_key("ed25519")
+    assert drawn and all(d == bytes(len(d)) for d in drawn)
 
 
 @pytest.mark.usefixtures("restore_random_source")
 def test_nonces_do_not_come_from_the_key_source() -> None:
-    """AEAD nonces come from the OS directly: a deterministic key source never repeats them."""
+    """AEAD nonces come from the OS directly: the key source is not asked for them."""
     source = CountingSource(b"seed")
     skms_random.set_random_source(source)
     key = generate_key("aes256-gcm")
@@ -346,17 +374,11 @@ def test_nonces_do_not_come_from_the_key_source() -> None:
 @pytest.mark.usefixtures("restore_random_source")
 @pytest.mark.parametrize("algorithm", NOT_SEED_BASED)
 def test_generators_with_their_own_csprng(algorithm: str) -> None:
-    """Documented exception: these ignore the pluggable source (two keys always differ)."""
-    skms_random.set_random_source(CountingSource(b"seed"))
+    """Documented exception: RSA (OpenSSL) and Falcon (the fn-dsa crate) never ask the source."""
+    source = CountingSource(b"seed")
+    skms_random.set_random_source(source)
     assert _fingerprint(generate_key(algorithm)) != _fingerprint(generate_key(algorithm))
-
-
-@pytest.mark.usefixtures("restore_random_source")
-def test_schnorr_generation_uses_the_random_source() -> None:
-    skms_random.set_random_source(CountingSource(b"seed"))
-    first = generate_key("schnorr-secp256k1")
-    skms_random.set_random_source(CountingSource(b"seed"))
-    assert first.export("raw") == generate_key("schnorr-secp256k1").export("raw")  # type: ignore[attr-defined]
+    assert source.calls == 0
 
 
 class ShortSource:

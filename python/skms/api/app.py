@@ -33,6 +33,7 @@ from skms.authz import Authorizer
 from skms.authz.access import AccessService
 from skms.authz.guard import SecurityGuard
 from skms.authz.ratelimit import MemoryRateLimiter, RedisRateLimiter
+from skms.crypto.random import OsRandom, set_random_source
 from skms.crypto.registry import CryptoPolicy
 from skms.errors import SKMSError, UnsealFailed
 from skms.keys import KeyService
@@ -74,7 +75,7 @@ async def _auto_unseal(service: KeyService, settings: Settings) -> None:
     granian with it, non-zero).
     """
     config = settings.hsm_config()
-    if config is not None:
+    if config is not None and service.sealer.hsm is None:  # hsm_random made it already
         from skms.hsm import Hsm
 
         service.sealer.hsm = Hsm(config)
@@ -93,6 +94,29 @@ async def _auto_unseal(service: KeyService, settings: Settings) -> None:
         raise
 
 
+def _use_hsm_random(service: KeyService, settings: Settings) -> None:
+    """hsm_random: the token's generator is mixed into every key made from here on (before the
+    audit log or anything else makes one); the HSM is the one the seal and HSM keys use."""
+    config = settings.hsm_config()
+    if not settings.hsm_random or config is None:  # the settings refuse hsm_random without an HSM
+        return
+    from skms.hsm import Hsm, HsmRandom
+
+    service.sealer.hsm = Hsm(config)
+    set_random_source(HsmRandom(service.sealer.hsm))
+
+
+async def _check_hsm_random(service: KeyService, settings: Settings) -> None:
+    """One draw at start, so that a token that cannot answer stops the start with its reason."""
+    if not settings.hsm_random or service.sealer.hsm is None:
+        return
+    try:
+        await service.sealer.hsm.generate_random(16)
+    except SKMSError as e:
+        log.critical(f"cannot start: hsm_random is on and the token's generator does not answer: {e}")
+        raise
+
+
 def create_app(settings: Settings | None = None) -> Litestar:
     """The SKMS server application for ``settings`` (from the environment by default)."""
     settings = settings or load_settings()
@@ -107,6 +131,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         )
         service = await KeyService.open(settings.database_url, crypto_policy=policy, metadata_ttl=settings.metadata_ttl)
         app.state.service = service
+        _use_hsm_random(service, settings)
         service.on_corruption.append(count_corruption)
         api_keys = ApiKeyManager(service)
         app.state.api_keys = api_keys
@@ -163,6 +188,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 if retry is not None:
                     tasks.append(retry)
             await _auto_unseal(service, settings)
+            await _check_hsm_random(service, settings)
             if settings.redis_url:
                 from skms.storage.redis_bus import RedisInvalidation
 
@@ -190,6 +216,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
                     await app.state.refusals.flush()
             with contextlib.suppress(Exception):
                 await app.state.audit.stop()
+            if settings.hsm_random:
+                set_random_source(OsRandom())  # this process's next app (tests) starts from the OS
             if service.sealer.hsm is not None:
                 with contextlib.suppress(Exception):
                     service.sealer.hsm.close()

@@ -126,7 +126,8 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     hsm_pin_file: str | None = None
     #: HSM sessions (and threads) per worker.
     hsm_sessions: int = 4
-    #: Draw new key material from the HSM's generator (C_GenerateRandom) instead of the OS.
+    #: Mix the HSM's generator (C_GenerateRandom) into new key material: OS random XOR token random
+    #: (seed-based keys, data keys, root keys, wallet entropy; RSA and Falcon keep OpenSSL's/the OS's).
     hsm_random: bool = False
     #: The ``transit`` seal (skms.keys.transit): another SKMS server whose ``aes256-gcm`` key wraps
     #: this store's unseal key: its address (https://, or http:// to loopback only), the key's name,
@@ -181,6 +182,11 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     def hsm_config(self) -> HsmConfig | None:
         """The HSM of these settings, or None without ``hsm_module``."""
         if self.hsm_module is None:
+            if self.hsm_random:
+                raise InvalidInput(
+                    "hsm_random mixes the HSM's generator into new keys: it needs the HSM, set hsm_module "
+                    "and the token (hsm_token_label or hsm_token_serial, hsm_pin_env or hsm_pin_file)"
+                )
             given = [n for n, default in _HSM_DEFAULTS.items() if getattr(self, n) != default]
             if given:
                 raise InvalidInput(f"{', '.join(given)}: set hsm_module (the PKCS#11 library's path) too")

@@ -29,6 +29,7 @@ from skms.context import RequestContext
 from skms.crypto import registry, symmetric
 from skms.crypto.asymmetric import Ed25519Key, Ed25519PublicKey
 from skms.crypto.keys import b64url
+from skms.crypto.random import run_generation
 from skms.errors import AuditUnavailable, Conflict, IntegrityError, InvalidInput, NotFound, Sealed
 from skms.keys.service import KeyService
 from skms.storage.base import AuditCheckpoint, AuditFilter, AuditRow
@@ -225,7 +226,7 @@ class AuditLog:
             if version is not None:
                 raise
         alg = registry.get(type)
-        generated = alg.key_class.generate().export_secret(alg.storage_format)
+        generated = (await run_generation(alg.key_class.generate)).export_secret(alg.storage_format)
         with contextlib.suppress(Conflict):  # another node created it first
             await service.insert_material(SYSTEM_TENANT, name, type, generated)
         _, number, material = await service._raw_material(SYSTEM_TENANT, name, None)

@@ -20,6 +20,7 @@ from skms._native import SecretBytes
 from skms.crypto import registry
 from skms.crypto.keys import AeadKey, Key, PrivateKey
 from skms.crypto.memory import exposed, wipe
+from skms.crypto.random import run_generation
 from skms.errors import IntegrityError, InvalidInput, InvalidSignature, InvalidState, UnsupportedOperation
 from skms.keys import envelope
 from skms.keys.cache import TtlCache
@@ -70,10 +71,11 @@ class KeyBackend(Protocol):
 
 
 async def generate(alg: registry.Algorithm) -> Any:
-    """A new key of ``alg``; slow generations run off the event loop."""
+    """A new key of ``alg``; slow generations, and every one that draws from a random source that
+    may block (hsm_random: the token's generator), run off the event loop."""
     if alg.id.startswith(SLOW_KEYGEN):
         return await asyncio.to_thread(alg.key_class.generate)
-    return alg.key_class.generate()
+    return await run_generation(alg.key_class.generate)
 
 
 def public_bytes(key: Key, alg: registry.Algorithm) -> bytes | None:

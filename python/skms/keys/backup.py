@@ -417,7 +417,7 @@ async def restore(
             # The same key id keeps its data key: every node may hold it in its cache.
             dek, wrapped_dek, dek_root = service.data_key(old), old.wrapped_dek, old.root_id
         else:
-            dek = envelope.new_dek()
+            dek = await envelope.fresh_dek()
             wrapped_dek, dek_root = envelope.wrap_dek(root, root_id, tenant, key_id, dek), root_id
         record = KeyRecord(
             id=key_id, tenant=tenant, name=name, type=entry["type"], purpose=entry["purpose"],

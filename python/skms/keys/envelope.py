@@ -8,6 +8,7 @@ import json
 
 from skms._native import SecretBytes
 from skms.crypto import symmetric as native
+from skms.crypto.random import random_secret, random_secret_async
 from skms.errors import IntegrityError
 
 NONCE = 12
@@ -40,7 +41,13 @@ def _material_aad(tenant: str, key_id: str, version: int, type: str, purpose: st
 
 
 def new_dek() -> SecretBytes:
-    return SecretBytes.random(32)
+    """A new data key (blocks while an HSM random source answers: coroutines use :func:`fresh_dek`)."""
+    return random_secret(32)
+
+
+async def fresh_dek() -> SecretBytes:
+    """A new data key, drawn without blocking the event loop (as fast as :func:`new_dek` from the OS)."""
+    return await random_secret_async(32)
 
 
 def wrap_dek(root: SecretBytes, root_id: int, tenant: str, key_id: str, dek: SecretBytes) -> bytes:

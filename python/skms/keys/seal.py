@@ -44,6 +44,7 @@ from skms._native import SecretBytes
 from skms.context import CURRENT
 from skms.crypto import kdf
 from skms.crypto.memory import take, wipe
+from skms.crypto.random import random_secret, random_secret_async
 from skms.errors import Conflict, IntegrityError, InvalidInput, RateLimited, Sealed, UnsealFailed
 from skms.keys import envelope
 from skms.storage.base import KeyStore, SealRecord
@@ -276,7 +277,7 @@ class Sealer:
             unseal_key, params, result = await off_loop(
                 self._new_unseal_key, method, passphrase, threshold, shares, keyfile
             )
-        root = SecretBytes.random(32)
+        root = await random_secret_async(32)  # hsm_random: the token's generator mixed in
         record = SealRecord(method, params, envelope.wrap_root(unseal_key, 1, root), root_id=1)
         stored = await self._store.put_seal(record, expected_generation=None)
         self._roots, self._root_id = {1: root}, 1
@@ -299,7 +300,7 @@ class Sealer:
         if method == "shamir":
             if not 1 <= threshold <= shares <= 16:
                 raise InvalidInput("shamir needs 1 <= threshold <= shares <= 16")
-            unseal = SecretBytes.random(32)
+            unseal = random_secret(32)  # on the KDF thread: a token source may block here
             groups = shamir_mnemonic.generate_mnemonics(1, [(threshold, shares)], unseal.expose_secret())
             identifier = share_identifier(groups[0][0])
             return (
@@ -343,7 +344,7 @@ class Sealer:
             log.info("hsm: made the seal's wrapping key", extra={"fields": {"label": label}})
         if ref.kind is not KeyKind.AES_256:
             raise InvalidInput(f"the token's key {label!r} is {ref.kind}, not AES-256: name another", field="key_label")
-        unseal_key = SecretBytes.random(32)
+        unseal_key = await random_secret_async(32)
         wrapped = await hsm.wrap_secret(ref, unseal_key)
         # A key that wraps but cannot unwrap would lock the store out at the next start: check now.
         if await hsm.unwrap_secret(ref, wrapped) != unseal_key:
@@ -578,7 +579,7 @@ class Sealer:
         from skms.keys.transit import seal_aad
 
         transit = self._require_transit()
-        unseal_key, seal_id = SecretBytes.random(32), os.urandom(16).hex()
+        unseal_key, seal_id = random_secret(32), os.urandom(16).hex()  # on the KDF thread
         wrapped = transit.wrap(unseal_key, seal_aad(seal_id))
         # A ciphertext the server cannot open would lock the store out at the next start: check now.
         if transit.unwrap(wrapped, seal_aad(seal_id)) != unseal_key:
@@ -658,7 +659,7 @@ class Sealer:
             now = time.time()
             retired = {int(p["root_id"]): float(p.get("retired_at", now)) for p in record.params.get("previous", [])}
             retired[record.root_id] = now
-            new_id, new_root = max(roots) + 1, SecretBytes.random(32)
+            new_id, new_root = max(roots) + 1, await random_secret_async(32)
             previous = [
                 {
                     "root_id": rid,

@@ -35,6 +35,7 @@ from skms.crypto.keys import (
     MacKey,
     SigningKey,
 )
+from skms.crypto.random import random_secret_async, run_generation
 from skms.crypto.registry import CryptoPolicy, Purpose
 from skms.errors import (
     Conflict,
@@ -420,7 +421,7 @@ class KeyService:
                 "an HSM-resident key never leaves the token: its policy cannot be exportable or allow_backup",
                 field="policy",
             )
-        record, _ = self._new_record(tenant, name, alg.id, purpose, labels, policy, state, {"backend": HSM})
+        record, _ = await self._new_record(tenant, name, alg.id, purpose, labels, policy, state, {"backend": HSM})
         now = record.created_at
         blob, public = await hsm.create(record, 1)
         version = self._version_row(record, 1, blob, public, now)
@@ -445,13 +446,13 @@ class KeyService:
         public_key: bytes | None,
         meta: dict[str, Any] | None = None,
     ) -> KeyInfo:
-        record, now = self._new_record(tenant, name, type, purpose, labels, policy, state, meta)
+        record, now = await self._new_record(tenant, name, type, purpose, labels, policy, state, meta)
         version = self._new_version(record, 1, material, public_key, now)
         await self.store.create_key(record, [version])
         self._changed(tenant, name)
         return key_info(record, [version])
 
-    def _new_record(
+    async def _new_record(
         self,
         tenant: str,
         name: str,
@@ -468,10 +469,10 @@ class KeyService:
         pol = KeyPolicy.for_new_key(policy)
         if state not in (KeyState.ACTIVE, KeyState.PRE_ACTIVE):
             raise InvalidInput(f"a new key is active or pre-active, not {state!r}")
+        dek = await envelope.fresh_dek()  # before the root is taken: no await between root and row
         root, root_id = self.sealer.root()
         now = self.clock()
         key_id = str(uuid.uuid4())
-        dek = envelope.new_dek()
         record = KeyRecord(
             id=key_id, tenant=tenant, name=name, type=type, purpose=purpose, labels=labels, policy=pol.to_dict(),
             state=str(state), latest_version=1, min_version=1, created_at=now, updated_at=now,
@@ -729,7 +730,7 @@ class KeyService:
         """A fresh data key, and the same encrypted under this key (envelope encryption for callers)."""
         if size not in (16, 24, 32, 64):
             raise InvalidInput(f"data keys are 16, 24, 32 or 64 bytes, not {size}")
-        plaintext = SecretBytes.random(size)
+        plaintext = await random_secret_async(size)  # the token's generator mixed in with hsm_random
         text, version = await self.encrypt(tenant, name, plaintext, associated_data)
         return plaintext, text, version
 
@@ -886,7 +887,7 @@ class KeyService:
         """A new HD wallet. Returns its metadata and the mnemonic, shown this once."""
         from skms.keys import wallets
 
-        root, phrase = wallets.WalletRoot.generate(words, passphrase, language)
+        root, phrase = await run_generation(wallets.WalletRoot.generate, words, passphrase, language)
         info = await self._insert(
             tenant, name, WALLET_TYPE, "derive", labels, policy, KeyState.ACTIVE, root.material(),
             None, root.meta(),

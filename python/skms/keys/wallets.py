@@ -10,10 +10,13 @@ from typing import Any
 
 from skms._native import SecretBytes
 from skms.crypto.memory import exposed, wipe
+from skms.crypto.random import random_secret
 from skms.errors import InvalidInput, UnsupportedOperation
 from skms.wallet import HDKey, Mnemonic, account_path, bitcoin, derive_addresses, ethereum, solana
 
 SEED = 64
+#: BIP39 phrase lengths.
+WORDS = (12, 15, 18, 21, 24)
 #: Addresses one call derives at most: the native core takes up to 2^31, hours of CPU for one call.
 MAX_ADDRESSES = 100_000
 SCHEMES = ("bitcoin-ecdsa", "bitcoin-taproot", "bitcoin-message", "ethereum-personal", "ethereum-digest", "solana")
@@ -30,7 +33,11 @@ class WalletRoot:
 
     @classmethod
     def generate(cls, words: int, passphrase: str, language: str) -> tuple["WalletRoot", str]:
-        mnemonic = Mnemonic.generate(words, language)
+        """A new wallet of ``words`` words; its BIP39 entropy from :func:`random_secret` (hsm_random:
+        the token's generator mixed in), so it blocks while a token answers (run off the event loop)."""
+        if words not in WORDS:
+            raise InvalidInput(f"a BIP39 phrase has 12, 15, 18, 21 or 24 words, not {words}")
+        mnemonic = Mnemonic.from_entropy(random_secret(words * 4 // 3), language)  # 11 bits a word, 1/33 checksum
         return cls(mnemonic.to_seed(passphrase), mnemonic.entropy(), language), mnemonic.phrase()
 
     @classmethod
