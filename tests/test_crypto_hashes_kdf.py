@@ -7,6 +7,7 @@ through cryptography, and libargon2 through argon2-cffi.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import inspect
@@ -358,6 +359,25 @@ def test_the_source_half_is_wiped_after_mixing() -> None:
     skms_random.set_random_source(Keeping())
     generate_key("ed25519")
     assert drawn and all(d == bytes(len(d)) for d in drawn)
+
+
+@pytest.mark.usefixtures("restore_random_source")
+def test_run_generation_draws_ahead_and_falls_back() -> None:
+    """A coroutine's generation takes its source bytes from one draw made ahead (off the loop);
+    past them (a rejection-sampling retry) it asks the source again; from the OS it just runs."""
+    assert asyncio.run(skms_random.run_generation(len, b"os")) == 2
+    source = CountingSource(b"seed")
+    skms_random.set_random_source(source)
+    key = asyncio.run(skms_random.run_generation(generate_key, "ed25519"))
+    assert source.calls == 1 and len(key.export("raw")) == 32  # type: ignore[attr-defined]
+
+    def three() -> list[SecretBytes]:
+        return [skms_random.random_secret(skms_random.PREFETCH // 2) for _ in range(3)]
+
+    parts = asyncio.run(skms_random.run_generation(three))
+    assert source.calls == 3 and len({p.expose_secret() for p in parts}) == 3
+    skms_random.random_secret(16)  # outside a generation: a draw of its own
+    assert source.calls == 4
 
 
 @pytest.mark.usefixtures("restore_random_source")
