@@ -38,9 +38,13 @@ bench: $(STAMP)
 	$(MAKE) bench-server
 
 # Server level: real server processes on loopback driven by wrk; writes benches/RESULTS.md.
+# Then HSM sign over HTTP against software keys and a bare python-pkcs11 loop (issue 14), on a
+# fresh SoftHSM2 token: a section of its own in benches/RESULTS.md.
 bench-server: $(STAMP)
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+	command -v softhsm2-util >/dev/null || (apt-get update -qq && apt-get install -y -qq softhsm2)
 	$(BIN)/python -m benches.server.run
+	$(BIN)/python -m benches.server.hsm
 
 lint: $(STAMP)
 	$(BIN)/ruff check python tests benches
