@@ -103,7 +103,7 @@ async def test_record_builds_the_event_from_the_request(audit: AuditLog) -> None
 
 async def test_input_hash_is_hmac_under_the_derived_input_key(audit: AuditLog, svc: KeyService) -> None:
     """HMAC-SHA256(HMAC-SHA256(audit MAC key, label), input), base64url without padding; str as UTF-8."""
-    _, _, material = await svc._raw_material(SYSTEM_TENANT, MAC_KEY, None)
+    _, _, material = await svc.raw_material(SYSTEM_TENANT, MAC_KEY, None)
     input_key = hmac.new(material.expose_secret(), b"skms-audit-input-hash-v1", hashlib.sha256).digest()
     for value in (b"", b"message to sign", os.urandom(1000), "pässwörd"):
         raw = value.encode() if isinstance(value, str) else value

@@ -173,7 +173,7 @@ async def test_sign_prehashed(svc: KeyService, alg: str) -> None:
         assert await svc.verify(T, "k", digest, sig, prehashed=True) is True
         assert await svc.verify(T, "k", bytes(32), sig, prehashed=True) is False
         # Deterministic (RFC 6979): the same as the native core over the same digest.
-        _, _, scalar = await svc._raw_material(T, "k", None)
+        _, _, scalar = await svc.raw_material(T, "k", None)
         assert base64.b64decode(sig.split(":", 2)[2]) == secp256k1.sign_der(scalar, digest)
 
 

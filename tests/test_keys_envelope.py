@@ -170,14 +170,14 @@ async def _secrets(svc: KeyService) -> dict[str, bytes]:
         await svc.create_key(T, name, alg)
         await svc.rotate_key(T, name)
         for version in (1, 2):
-            record, _, material = await svc._raw_material(T, name, version)
+            record, _, material = await svc.raw_material(T, name, version)
             out[f"{alg} v{version}"] = material.expose_secret()
         out[f"{alg} dek"] = svc._dek(record).expose_secret()
     _, phrase = await svc.create_wallet(T, "wallet", words=24, passphrase="extra words")
     out["wallet phrase"] = phrase.encode()
     out["wallet entropy"] = Mnemonic.from_phrase(phrase).entropy().expose_secret()
     out["wallet seed"] = Mnemonic.from_phrase(phrase).to_seed("extra words").expose_secret()
-    record, _, _ = await svc._raw_material(T, "wallet", None)
+    record, _, _ = await svc.raw_material(T, "wallet", None)
     out["wallet dek"] = svc._dek(record).expose_secret()
     return out
 

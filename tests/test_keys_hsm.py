@@ -254,7 +254,7 @@ async def test_export_and_backup_refused(hsvc: KeyService) -> None:
     with pytest.raises(UnsupportedOperation, match="never leaves the token"):
         hsvc.version_material(record, version)
     with pytest.raises(UnsupportedOperation, match="never leaves the token"):
-        await hsvc._raw_material(T, "s", None)
+        await hsvc.raw_material(T, "s", None)
     with pytest.raises(PolicyViolation, match="not exportable"):
         await hsvc.export_key(T, "s", b"\0" * 32, "rsa-oaep-3072-sha256")
     with pytest.raises(Forbidden, match="HSM"):

@@ -72,7 +72,7 @@ async def test_create_every_type(svc: KeyService) -> None:
         got = await svc.get_key(T, _name(alg_id))
         assert got.id == info.id and got.versions[0].state == "enabled"
         # Asymmetric keys publish their public key, and it is the one the material makes.
-        _, _, material = await svc._raw_material(T, _name(alg_id), None)
+        _, _, material = await svc.raw_material(T, _name(alg_id), None)
         if alg.asymmetric:
             public = alg.key_class.load(material, alg.storage_format).public_key()
             expected = public.export("spki-der" if alg.family == "rsa" else "raw")
@@ -383,7 +383,7 @@ async def test_rotate_versions_and_newest_used(svc: KeyService) -> None:
     for n, text in ciphertexts.items():
         assert await svc.decrypt(T, "k", text) == b"v%d" % n
     # Each version has its own material.
-    materials = {(await svc._raw_material(T, "k", n))[2].expose_secret() for n in range(1, 6)}
+    materials = {(await svc.raw_material(T, "k", n))[2].expose_secret() for n in range(1, 6)}
     assert len(materials) == 5
 
 

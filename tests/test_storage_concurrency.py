@@ -32,7 +32,7 @@ async def _check_versions(svc: KeyService, name: str, latest: int) -> None:
     # Every version has its own, working material.
     texts = {}
     for version in range(1, latest + 1):
-        _, _, material = await svc._raw_material(T, name, version)
+        _, _, material = await svc.raw_material(T, name, version)
         texts[material.expose_secret()] = version
     assert len(texts) == latest
 

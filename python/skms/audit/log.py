@@ -220,7 +220,7 @@ class AuditLog:
     async def _material(self, name: str, type: str, version: int | None = None) -> tuple[int, SecretBytes]:
         service = self._service
         try:
-            _, number, material = await service._raw_material(SYSTEM_TENANT, name, version)
+            _, number, material = await service.raw_material(SYSTEM_TENANT, name, version)
             return number, material
         except NotFound:
             if version is not None:
@@ -229,7 +229,7 @@ class AuditLog:
         generated = (await run_generation(alg.key_class.generate)).export_secret(alg.storage_format)
         with contextlib.suppress(Conflict):  # another node created it first
             await service.insert_material(SYSTEM_TENANT, name, type, generated)
-        _, number, material = await service._raw_material(SYSTEM_TENANT, name, None)
+        _, number, material = await service.raw_material(SYSTEM_TENANT, name, None)
         return number, material
 
     async def _keys(self) -> None:

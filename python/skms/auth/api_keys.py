@@ -97,10 +97,10 @@ class ApiKeyManager:
     async def _get_pepper(self) -> SecretBytes:
         if self._pepper is None:
             try:
-                _, _, material = await self._service._raw_material(SYSTEM_TENANT, PEPPER_KEY, None)
+                _, _, material = await self._service.raw_material(SYSTEM_TENANT, PEPPER_KEY, None)
             except NotFound:
                 await self._service.create_key(SYSTEM_TENANT, PEPPER_KEY, "hmac-sha256")
-                _, _, material = await self._service._raw_material(SYSTEM_TENANT, PEPPER_KEY, None)
+                _, _, material = await self._service.raw_material(SYSTEM_TENANT, PEPPER_KEY, None)
             self._pepper = material  # native HMACs on it: no copy outlives a seal
         return self._pepper
 

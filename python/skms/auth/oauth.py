@@ -47,12 +47,12 @@ class TokenIssuer:
 
     async def _signing_key(self) -> tuple[str, Any]:
         try:
-            record, version, material = await self._service._raw_material(SYSTEM_TENANT, SIGNING_KEY, None)
+            record, version, material = await self._service.raw_material(SYSTEM_TENANT, SIGNING_KEY, None)
         except NotFound:
             await self._service.create_key(
                 SYSTEM_TENANT, SIGNING_KEY, "ed25519", policy={"rotation_period": SIGNING_ROTATION}
             )
-            record, version, material = await self._service._raw_material(SYSTEM_TENANT, SIGNING_KEY, None)
+            record, version, material = await self._service.raw_material(SYSTEM_TENANT, SIGNING_KEY, None)
         return f"{record.id[:8]}-v{version}", material
 
     async def jwks(self) -> dict[str, Any]:

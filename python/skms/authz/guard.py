@@ -46,7 +46,7 @@ class SecurityGuard(Guard):
 
     async def _stored(self, tenant: str, name: str) -> Any:
         try:
-            return (await self._service._load(tenant, name)).record
+            return await self._service.cached_record(tenant, name)
         except NotFound:
             return None
 

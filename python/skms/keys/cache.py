@@ -30,6 +30,11 @@ class TtlCache(Generic[V]):
         self._entries.move_to_end(key)
         return entry[1]
 
+    def peek(self, key: Hashable) -> V | None:
+        """The value under ``key`` even if expired, without touching its place in the eviction order."""
+        entry = self._entries.get(key)
+        return None if entry is None else entry[1]
+
     def put(self, key: Hashable, value: V) -> None:
         self._entries[key] = (self._clock() + self.ttl, value)
         self._entries.move_to_end(key)

@@ -158,8 +158,8 @@ class ServiceCore:
 
     def cached_type(self, tenant: str, name: str) -> str | None:
         """The type of a key if its metadata is cached (for metrics labels; never reads the store)."""
-        entry = self._meta._entries.get((tenant, name))
-        return None if entry is None else entry[1].record.type
+        cached = self._meta.peek((tenant, name))
+        return None if cached is None else cached.record.type
 
     def _changed(self, tenant: str, name: str) -> None:
         self.invalidate(tenant, name)
@@ -177,7 +177,7 @@ class ServiceCore:
         if cached is not None:
             return cached
         record = await self.store.get_key(tenant, name)
-        if record.root_id not in self.sealer._roots and not self.sealer.sealed:
+        if not self.sealer.has_root(record.root_id) and not self.sealer.sealed:
             await self.sealer.refresh()  # another node rotated the root key
         versions = {v.version: v for v in await self.store.get_versions(record.id)}
         enabled = [v for v in versions.values() if v.state == "enabled"]
@@ -185,6 +185,10 @@ class ServiceCore:
         cached = Cached(record, versions, newest)
         self._meta.put((tenant, name), cached)
         return cached
+
+    async def cached_record(self, tenant: str, name: str) -> KeyRecord:
+        """A key's row through the metadata cache (the security layer reads labels and state from it)."""
+        return (await self._load(tenant, name)).record
 
     def _dek(self, record: KeyRecord) -> SecretBytes:
         return self.software.data_key(record)
@@ -333,7 +337,9 @@ class ServiceCore:
 
     # -- material in and out -------------------------------------------------------------------
 
-    async def _raw_material(self, tenant: str, name: str, version: int | None) -> tuple[KeyRecord, int, SecretBytes]:
+    async def raw_material(self, tenant: str, name: str, version: int | None) -> tuple[KeyRecord, int, SecretBytes]:
+        """(row, version number, material) of a version (the newest enabled by default), unguarded and
+        without a policy check: for SKMS's own keys only (API-key pepper, OAuth signing, audit MAC)."""
         cached = await self._load(tenant, name)
         number = version or cached.newest
         if number is None:

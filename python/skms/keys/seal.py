@@ -233,6 +233,10 @@ class Sealer:
     def sealed(self) -> bool:
         return not self._roots
 
+    def has_root(self, root_id: int) -> bool:
+        """Whether this node holds root key ``root_id`` (False: sealed, or another node rotated it in)."""
+        return root_id in self._roots
+
     def root(self) -> tuple[SecretBytes, int]:
         """The current root key (for wrapping new data keys) and its id."""
         if not self._roots:
