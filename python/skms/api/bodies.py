@@ -7,13 +7,12 @@ than ``max_json_depth`` answers 400 before a recursive decoder sees it.
 """
 
 import asyncio
-import json
 from typing import Any
 
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, HTTPRequestEvent, Receive, ReceiveMessage, Scope, Send
 
-from skms.api.problems import PROBLEM, TYPE_BASE
+from skms.api.problems import TYPE_BASE, send_problem
 
 #: Methods whose requests carry a body.
 WITH_BODY = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -43,20 +42,13 @@ def too_deep(body: bytes, limit: int) -> bool:
     return bool(skeleton)
 
 
-async def send_problem(send: Send, status: int, kind: str, detail: str, *, close: bool = True) -> None:
-    """A problem+json answer sent straight from middleware; ``close`` when the body was not read."""
+async def refuse(send: Send, status: int, kind: str, detail: str, *, close: bool = True) -> None:
+    """A problem answer from this middleware; ``close`` when the body was not read (nor will be)."""
     title = "".join(word.capitalize() for word in kind.split("-"))
-    problem = {"type": TYPE_BASE + kind, "title": title, "status": status, "detail": detail}
+    problem: dict[str, Any] = {"type": TYPE_BASE + kind, "title": title, "status": status, "detail": detail}
     if status == 400:
         problem["field"] = "body"
-    body = json.dumps(problem).encode()
-    headers = [(b"content-type", PROBLEM.encode()), (b"content-length", str(len(body)).encode())]
-    if close:
-        headers.append((b"connection", b"close"))
-    start: Any = {"type": "http.response.start", "status": status, "headers": headers}
-    await send(start)
-    end: Any = {"type": "http.response.body", "body": body}
-    await send(end)
+    await send_problem(send, problem, {b"connection": b"close"} if close else None)
 
 
 class BodyTooLarge(Exception):
@@ -93,24 +85,24 @@ class BodyMiddleware:
         limit: int = settings.max_body_bytes
         length = dict(scope.get("headers", [])).get(b"content-length")
         if length is not None and (not length.isdigit() or len(length) > 18 or int(length) > limit):
-            await send_problem(send, 413, "payload-too-large", f"the request body is over the {limit}-byte limit")
+            await refuse(send, 413, "payload-too-large", f"the request body is over the {limit}-byte limit")
             return
         try:
             async with asyncio.timeout(settings.body_timeout):
                 body = await read_body(receive, limit)
         except BodyTooLarge:
-            await send_problem(send, 413, "payload-too-large", f"the request body is over the {limit}-byte limit")
+            await refuse(send, 413, "payload-too-large", f"the request body is over the {limit}-byte limit")
             return
         except TimeoutError:
             detail = f"the request body did not arrive within {settings.body_timeout:g} s"
-            await send_problem(send, 408, "request-timeout", detail)
+            await refuse(send, 408, "request-timeout", detail)
             return
         except ConnectionAbortedError:
             return
         depth: int = settings.max_json_depth
         if too_deep(body, depth):
             detail = f"the JSON body nests deeper than {depth} levels (max_json_depth), or is not JSON"
-            await send_problem(send, 400, "invalid-input", detail, close=False)
+            await refuse(send, 400, "invalid-input", detail, close=False)
             return
         replayed = False
 

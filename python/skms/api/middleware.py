@@ -10,7 +10,7 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from skms.api.bodies import WITH_BODY
 from skms.api.metrics import observe
-from skms.api.problems import PROBLEM, problem_of, request_id_from
+from skms.api.problems import problem_of, request_id_from, send_problem
 from skms.api.refusals import audit_bad_input, audit_failed_authentication
 from skms.auth import Principal
 from skms.context import CURRENT, RequestContext
@@ -133,7 +133,7 @@ class RequestMiddleware:
         if refusal is not None:
             problem = {"type": "https://skms.dev/problems/overloaded", "title": "Overloaded", "status": 503,
                        "detail": refusal}  # fmt: skip
-            await _send_problem(send, problem, {b"retry-after": b"1", b"x-request-id": request_id.encode("latin-1"),
+            await send_problem(send, problem, {b"retry-after": b"1", b"x-request-id": request_id.encode("latin-1"),
                                                 b"connection": b"close"})  # fmt: skip
             return
         token = CURRENT.set(RequestContext(request_id, client[0] if client else None))
@@ -214,7 +214,7 @@ class AuthMiddleware:
                 scope["user"] = await state.jwt.verify(token)
         except SKMSError as e:
             await audit_failed_authentication(scope, e)  # bounded under flood; never the token
-            await _send_problem(send, problem_of(e))
+            await send_problem(send, problem_of(e))
             return
         await self.app(scope, receive, audit_bad_input(scope, send))
 
@@ -229,15 +229,3 @@ class NoAuthMiddleware:
         if scope["type"] == ScopeType.HTTP:
             scope["user"] = INSECURE_PRINCIPAL
         await self.app(scope, receive, send)
-
-
-async def _send_problem(send: Send, problem: dict[str, Any], extra: dict[bytes, bytes] | None = None) -> None:
-    body = json.dumps(problem).encode()
-    headers = [(b"content-type", PROBLEM.encode()), (b"content-length", str(len(body)).encode())]
-    headers += list((extra or {}).items())
-    if problem["status"] == 401:
-        headers.append((b"www-authenticate", b'Bearer realm="skms"'))
-    start: Any = {"type": "http.response.start", "status": problem["status"], "headers": headers}
-    await send(start)
-    end: Any = {"type": "http.response.body", "body": body}
-    await send(end)

@@ -1,5 +1,6 @@
 """The one place that maps errors to HTTP: ``application/problem+json`` (RFC 9457)."""
 
+import json
 import logging
 import math
 import os
@@ -10,6 +11,7 @@ from asyncpg.exceptions import CharacterNotInRepertoireError
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi.spec import OpenAPI, OpenAPIMediaType, OpenAPIResponse, Operation, Reference, Schema
+from litestar.types import Send
 
 from skms import errors
 from skms.audit.events import was_audited
@@ -223,3 +225,16 @@ def document_problems(schema: OpenAPI) -> None:
                 content={PROBLEM: problem},
             )
             operation.responses = responses
+
+
+async def send_problem(send: Send, problem: dict[str, Any], extra: dict[bytes, bytes] | None = None) -> None:
+    """A problem+json answer written straight to ASGI ``send``, for middleware that answers before the app."""
+    body = json.dumps(problem).encode()
+    headers = [(b"content-type", PROBLEM.encode()), (b"content-length", str(len(body)).encode())]
+    headers += list((extra or {}).items())
+    if problem["status"] == 401:
+        headers.append((b"www-authenticate", b'Bearer realm="skms"'))
+    start: Any = {"type": "http.response.start", "status": problem["status"], "headers": headers}
+    await send(start)
+    end: Any = {"type": "http.response.body", "body": body}
+    await send(end)
