@@ -158,6 +158,10 @@ def test_wrong_secret_for_a_known_key_id(h: Harness) -> None:
     body = assert_401(h.client.get("/v1/keys", headers=bearer(forged)))
     assert body["detail"] == "unknown API key"  # the same answer as for an unknown id
     assert_401(h.client.get("/v1/keys", headers=bearer(token[:-1] + ("A" if token[-1] != "A" else "B"))))
+    # The same secret spelled with other spare bits in its last base64 character is not the key.
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    respelled = token[:-1] + alphabet[alphabet.index(token[-1]) ^ 1]
+    assert_401(h.client.get("/v1/keys", headers=bearer(respelled)))
     assert_401(h.client.get("/v1/keys", headers=bearer(f"skms_{key_id}_")))
     assert_401(h.client.get("/v1/keys", headers=bearer(f"skms_{key_id}_%%%")))
 

@@ -140,6 +140,10 @@ class ApiKeyManager:
             secret = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
         except ValueError:
             raise Unauthenticated("the API key is malformed") from None
+        # One spelling per secret: base64 ignores the spare bits of the last character, so
+        # without this check the same secret would have other token spellings.
+        if base64.urlsafe_b64encode(secret).rstrip(b"=").decode() != encoded:
+            raise Unauthenticated("the API key is malformed")
         try:
             record = await self._read(key_id)
         except NotFound:
